@@ -1,0 +1,54 @@
+# Every user-facing target depends on `install`, which sets everything up on first use and is
+# a no-op afterwards (it reruns when pyproject.toml or the install script change).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APP := $(VENV)/bin/appliance
+STAMP := $(VENV)/.installed
+DOCS ?= samples
+Q ?= What is the notice period in the lease?
+export APPLIANCE_INDEX_DIR ?= index
+export APPLIANCE_MODELS_DIR ?= models
+
+.PHONY: install ingest ask chat test bench eval lint typecheck format test-snapshot-update clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install.sh
+	@VENV=$(VENV) bash scripts/install.sh
+	@touch $(STAMP)
+
+ingest: install
+	$(APP) ingest $(DOCS)
+
+ask: install
+	$(APP) ask "$(Q)"
+
+chat: install
+	$(APP) chat
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m appliance.bench
+
+eval: install
+	$(APP) eval samples/eval.jsonl
+
+lint: install
+	$(VENV)/bin/ruff check appliance tests scripts
+	$(VENV)/bin/ruff format --check appliance tests scripts
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format appliance tests scripts
+	$(VENV)/bin/ruff check --fix appliance tests scripts
+
+test-snapshot-update: install
+	$(PY) -m pytest -q tests/test_tui_snapshots.py --snapshot-update
+
+clean:
+	rm -rf $(VENV) .cache

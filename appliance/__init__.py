@@ -1,0 +1,1 @@
+"""Private-document RAG appliance."""

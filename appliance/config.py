@@ -1,0 +1,155 @@
+"""One settings object for the whole appliance.
+
+Read, highest priority first, from: keyword overrides (the CLI's flags), ``APPLIANCE_*``
+environment variables (nested sections with ``__``: ``APPLIANCE_LLM__N_GPU_LAYERS=-1``),
+then ``appliance.toml`` (``--config FILE``, ``$APPLIANCE_CONFIG``, the current directory, or
+``~/.config/appliance/appliance.toml``). ``APPLIANCE_INDEX_DIR`` and ``APPLIANCE_MODELS_DIR``
+set the two data folders. Secrets (``ANTHROPIC_API_KEY``) are read by the router, never stored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from appliance.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IngestSettings(_Section):
+    chunk_tokens: int = Field(200, ge=16, le=2048)
+    """Target chunk size in embedder tokens."""
+    chunk_overlap: int = Field(40, ge=0, le=512)
+    """Tokens shared between neighbouring chunks of the same page."""
+    batch_size: int = Field(32, ge=1, le=1024)
+    """Chunks embedded per batch."""
+    max_file_mb: int = Field(512, ge=1)
+    """Files larger than this are skipped with a reason."""
+
+
+class EmbeddingSettings(_Section):
+    model_dir: Path | None = None
+    """A local sentence-transformers model folder; default: the bundled all-MiniLM-L6-v2."""
+    device: str | None = None
+    """Torch device (``cpu``, ``cuda``); default picks CUDA when available."""
+
+
+class LLMSettings(_Section):
+    model: str | None = None
+    """GGUF file name in ``models/`` (or a path); default: the bundled SmolLM2."""
+    n_gpu_layers: int = 0
+    """Layers offloaded to the GPU (-1 = all); needs a CUDA/Metal build of llama.cpp."""
+    n_ctx: int = Field(4096, ge=512)
+    """Context window in tokens (capped at the model's own)."""
+    max_tokens: int = Field(384, ge=16)
+    """Longest answer in tokens."""
+    temperature: float = Field(0.1, ge=0.0, le=2.0)
+    n_threads: int | None = None
+    """CPU threads; default all cores."""
+
+
+class RetrievalSettings(_Section):
+    k: int = Field(5, ge=1, le=100)
+    """Passages given to the model."""
+    candidates: int = Field(40, ge=1, le=1000)
+    """Hits taken from each method before fusion."""
+    rrf_k: int = Field(60, ge=1)
+    """Reciprocal-rank-fusion constant."""
+    reranker_dir: Path | None = None
+    """A local cross-encoder model folder; off when unset (none is bundled)."""
+
+
+class PrivacySettings(_Section):
+    mode: Literal["offline", "hybrid"] = "offline"
+    """``offline`` (default): no network at all; ``hybrid``: non-sensitive turns may use Claude."""
+    sensitive_paths: list[str] = Field(default_factory=list)
+    """Globs, relative to an ingested root: everything matching is sensitive (``hr/**``)."""
+    terms: list[str] = Field(default_factory=list)
+    """Words or phrases that make a text sensitive (case-insensitive)."""
+    patterns: list[str] = Field(default_factory=list)
+    """Regular expressions that make a text sensitive."""
+    redact: bool = False
+    """Stricter tier: send sensitive turns to Claude with detected values as placeholders."""
+    claude_model: str = "claude-sonnet-4-5"
+    anthropic_base_url: str | None = None
+    """Default: ``$ANTHROPIC_BASE_URL`` or Anthropic's API."""
+
+
+class Settings(BaseSettings):
+    """Everything configurable; see the README's configuration section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="APPLIANCE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    index_dir: Path = Path("index")
+    """Where the index lives (SQLite, FAISS, audit log)."""
+    models_dir: Path = Path("models")
+    """Where GGUF models live."""
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+
+    _toml_files: ClassVar[list[Path]] = []
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources += [TomlConfigSettingsSource(settings_cls, toml_file=p) for p in cls._toml_files]
+        return tuple(sources)
+
+
+def config_files(explicit: Path | None = None) -> list[Path]:
+    """The TOML file to read, if any (first found wins)."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file not found: {explicit}")
+        return [explicit]
+    env = os.environ.get("APPLIANCE_CONFIG")
+    if env:
+        return config_files(Path(env))
+    for candidate in (
+        Path.cwd() / "appliance.toml",
+        Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+        / "appliance"
+        / "appliance.toml",
+    ):
+        if candidate.is_file():
+            return [candidate]
+    return []
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings; ``overrides`` (None values ignored) win over everything else."""
+    Settings._toml_files = config_files(config)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise ConfigError(f"invalid setting {where or '?'}: {first.get('msg')}") from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML
+        raise ConfigError(f"cannot read configuration: {exc}") from None

@@ -1,0 +1,486 @@
+"""Offline ingestion: scan → skip unchanged → load → chunk → label → embed → store.
+
+``ingest(paths, settings)`` is the library entry point used by the CLI and the TUI. Parsing
+and chunking run in a producer thread while the main thread embeds in batches (torch releases
+the GIL), so parsing overlaps embedding. Files are compared by size and mtime first, then by
+content hash, so an unchanged folder is re-checked without reading or embedding anything (and
+without importing torch). Files that vanished from an ingested folder are removed. One bad
+file is reported with a one-line reason and skipped; it never stops the run or touches what is
+already indexed. See ``appliance.store`` for how a crash at any point stays consistent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from appliance.chunking import Chunk, Chunker
+from appliance.config import Settings
+from appliance.crashpoints import crash_point
+from appliance.embedding import Embedder
+from appliance.errors import ConfigError, LoadError
+from appliance.store import FileRecord, Store
+from appliance.vectors import VectorIndex
+
+
+@dataclass
+class Failure:
+    path: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[Failure] = field(default_factory=list)
+    chunks: int = 0
+    pages: int = 0
+    seconds: float = 0.0
+    notes: list[tuple[str, str]] = field(default_factory=list)
+    rebuilt_vectors: bool = False
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
+            "chunks": self.chunks,
+            "pages": self.pages,
+            "seconds": round(self.seconds, 3),
+            "notes": [{"path": p, "note": n} for p, n in self.notes],
+        }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Sent to the progress callback: ``kind`` says what happened."""
+
+    kind: Literal["scanned", "file", "chunks"]
+    total: int = 0
+    path: str = ""
+    status: str = ""
+    count: int = 0
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: str
+    root: str
+    relpath: str
+
+
+# -- scanning -----------------------------------------------------------------------------------
+def scan(paths: Sequence[Path]) -> tuple[list[Candidate], list[str]]:
+    """Files to consider and the folders whose vanished files should be removed."""
+    from appliance.loaders import is_supported
+
+    found: dict[str, Candidate] = {}
+    roots: list[str] = []
+    for given in paths:
+        p = os.path.abspath(os.path.expanduser(str(given)))
+        if os.path.isdir(p):
+            roots.append(p)
+            for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    if name.startswith(".") or not is_supported(Path(name)):
+                        continue
+                    full = os.path.join(dirpath, name)
+                    found.setdefault(full, Candidate(full, p, os.path.relpath(full, p)))
+        elif os.path.lexists(p):
+            parent = os.path.dirname(p)
+            found.setdefault(p, Candidate(p, parent, os.path.basename(p)))
+        else:
+            raise ConfigError(f"no such file or folder: {given}")
+    return list(found.values()), roots
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- the producer's messages --------------------------------------------------------------------
+@dataclass
+class _Begin:
+    cand: Candidate
+    kind: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    new: bool
+
+
+@dataclass
+class _Chunks:
+    chunks: list[Chunk]
+
+
+@dataclass
+class _End:
+    pages: int | None
+    notes: list[str]
+
+
+@dataclass
+class _Fail:
+    cand: Candidate
+    reason: str
+
+
+@dataclass
+class _Same:
+    cand: Candidate
+    touch_mtime: int | None
+
+
+_DONE = object()
+Labeler = Callable[[str, Chunk], None]
+
+
+def _produce(
+    cands: list[Candidate],
+    known: dict[str, FileRecord],
+    make_chunker: Callable[[], Chunker],
+    labeler: Labeler | None,
+    max_bytes: int,
+    out: queue.Queue[object],
+    cancel: threading.Event,
+) -> None:
+    from appliance.loaders import load_file
+
+    chunker: Chunker | None = None
+    try:
+        for cand in cands:
+            if cancel.is_set():
+                break
+            prev = known.get(cand.path)
+            try:
+                st = os.stat(cand.path)
+            except OSError:
+                st = None
+            if (
+                st is not None
+                and prev is not None
+                and prev.size == st.st_size
+                and (prev.mtime_ns == st.st_mtime_ns)
+            ):
+                out.put(_Same(cand, None))
+                continue
+            notes: list[str] = []
+            try:
+                kind, sections = load_file(Path(cand.path), notes, max_bytes=max_bytes)
+                assert st is not None  # load_file raised otherwise
+                sha = file_sha256(cand.path)
+                if prev is not None and prev.sha256 == sha:
+                    out.put(_Same(cand, st.st_mtime_ns))
+                    continue
+                if chunker is None:
+                    chunker = make_chunker()
+                out.put(_Begin(cand, kind, sha, st.st_size, st.st_mtime_ns, prev is None))
+                pages: set[int] = set()
+                batch: list[Chunk] = []
+                total = 0
+                for section in sections:
+                    if section.page is not None:
+                        pages.add(section.page)
+                    for chunk in chunker.chunk(section):
+                        if labeler is not None:
+                            labeler(cand.relpath, chunk)
+                        batch.append(chunk)
+                        if len(batch) >= 64:
+                            out.put(_Chunks(batch))
+                            total += len(batch)
+                            batch = []
+                    if cancel.is_set():
+                        raise LoadError("cancelled")
+                if batch:
+                    out.put(_Chunks(batch))
+                    total += len(batch)
+                if total == 0:
+                    raise LoadError("no text to index")
+                out.put(_End(max(pages) if pages else None, notes))
+            except LoadError as exc:
+                out.put(_Fail(cand, exc.reason))
+            except OSError as exc:
+                out.put(_Fail(cand, f"cannot read: {exc.strerror or exc}"))
+            except Exception as exc:  # a parser bug must not stop the run
+                out.put(_Fail(cand, f"unexpected {type(exc).__name__}: {exc}"[:300]))
+    finally:
+        out.put(_DONE)
+
+
+# -- the consumer ---------------------------------------------------------------------------------
+class _Writer:
+    """Embeds buffered chunks in batches and writes them; swaps finished files in."""
+
+    def __init__(
+        self, store: Store, embedder: Embedder, batch_size: int, report: IngestReport
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.batch_size = batch_size
+        self.report = report
+        self.buffer: list[tuple[int, Chunk]] = []  # (file id, chunk)
+        self.seq: dict[int, int] = {}
+        self.ended: dict[int, tuple[_Begin, _End]] = {}
+        self.vindex: VectorIndex | None = None
+        self.embedder_recorded = False
+        self.progress: ProgressFn | None = None
+
+    def vectors(self) -> VectorIndex:
+        if self.vindex is None:
+            self.vindex, rebuilt = VectorIndex.load(self.store)
+            self.report.rebuilt_vectors |= rebuilt
+        return self.vindex
+
+    def begin(self, msg: _Begin) -> int:
+        if not self.store.conn.in_transaction:
+            self.store.begin()
+        fid = self.store.begin_file(
+            msg.cand.path,
+            msg.cand.root,
+            msg.cand.relpath,
+            msg.kind,
+            msg.sha256,
+            msg.size,
+            msg.mtime_ns,
+        )
+        self.seq[fid] = 0
+        return fid
+
+    def add(self, fid: int, chunks: list[Chunk]) -> None:
+        self.buffer.extend((fid, c) for c in chunks)
+        if len(self.buffer) >= self.batch_size * 4:
+            self.flush()
+
+    def end(self, fid: int, begin: _Begin, end: _End) -> None:
+        self.ended[fid] = (begin, end)
+        if not any(f == fid for f, _ in self.buffer):
+            self.flush()
+
+    def fail(self, fid: int) -> None:
+        self.buffer = [(f, c) for f, c in self.buffer if f != fid]
+        if not self.store.conn.in_transaction:
+            self.store.begin()
+        self.store.conn.execute("DELETE FROM chunks WHERE file_id = ?", (fid,))
+        self.store.conn.execute("DELETE FROM files WHERE id = ?", (fid,))
+        self.seq.pop(fid, None)
+
+    def flush(self) -> None:
+        if self.buffer:
+            texts = [c.text for _, c in self.buffer]
+            vecs = self.embedder.encode(texts, batch_size=self.batch_size)
+            if not self.embedder_recorded:
+                if self.store.conn.in_transaction:
+                    self.store.commit()
+                self.store.record_embedder(self.embedder.model_id, int(vecs.shape[1]))
+                self.embedder_recorded = True
+            if not self.store.conn.in_transaction:
+                self.store.begin()
+            i = 0
+            while i < len(self.buffer):
+                fid = self.buffer[i][0]
+                j = i
+                while j < len(self.buffer) and self.buffer[j][0] == fid:
+                    j += 1
+                chunks = [c for _, c in self.buffer[i:j]]
+                self.store.add_chunks(fid, self.seq[fid], chunks, vecs[i:j])
+                self.seq[fid] += len(chunks)
+                i = j
+            crash_point("chunks-inserted")
+            self.report.chunks += len(self.buffer)
+            if self.progress:
+                self.progress(Progress("chunks", count=len(self.buffer)))
+            self.buffer = []
+        finished = list(self.ended.items())
+        if finished:
+            self.vectors()  # load before the swap is committed: it must reflect the old state
+        swaps: list[tuple[int, list[int]]] = []
+        for fid, (begin, end) in finished:
+            count = self.seq.pop(fid, 0)
+            sensitive = self.store.conn.execute(
+                "SELECT COUNT(*) FROM chunks WHERE file_id = ? AND sensitive = 1", (fid,)
+            ).fetchone()[0]
+            removed = self.store.finish_file(
+                fid, pages=end.pages, chunks=count, sensitive=sensitive, notes=end.notes
+            )
+            swaps.append((fid, removed))
+            if begin.new:
+                self.report.added += 1
+            else:
+                self.report.updated += 1
+            self.report.pages += end.pages or 0
+            self.report.notes += [(begin.cand.relpath, n) for n in end.notes]
+        self.ended.clear()
+        if self.store.conn.in_transaction:
+            self.store.commit()
+            crash_point("file-committed")
+        if swaps:
+            vindex = self.vectors()
+            for fid, removed in swaps:
+                vindex.remove(removed)
+                vindex.add(*self.store.file_vectors(fid))
+            vindex.generation = self.store.generation
+        if self.progress:
+            for _, (begin, _end) in finished:
+                self.progress(Progress("file", path=begin.cand.relpath, status="ok"))
+
+
+def ingest(
+    paths: Sequence[Path],
+    settings: Settings,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    embedder: Embedder | None = None,
+    labeler: Labeler | None = None,
+) -> IngestReport:
+    """Ingest files and folders into ``settings.index_dir``; returns what happened."""
+    t0 = time.perf_counter()
+    cancel = cancel or threading.Event()
+    report = IngestReport()
+    embedder = embedder or Embedder(settings.embedding.model_dir, settings.embedding.device)
+    cands, roots = scan(paths)
+    if progress:
+        progress(Progress("scanned", total=len(cands)))
+    if labeler is None:
+        labeler = default_labeler(settings)
+
+    store = Store.open(settings.index_dir, embedding_model=embedder.model_id, create=True)
+    try:
+        store.lock()
+        store.sweep_pending()
+        known = store.files()
+        writer = _Writer(store, embedder, settings.ingest.batch_size, report)
+        writer.progress = progress
+        ing = settings.ingest
+
+        def make_chunker() -> Chunker:
+            return Chunker(embedder.token_counter(), ing.chunk_tokens, ing.chunk_overlap)
+
+        q: queue.Queue[object] = queue.Queue(maxsize=64)
+        producer = threading.Thread(
+            target=_produce,
+            args=(cands, known, make_chunker, labeler, ing.max_file_mb << 20, q, cancel),
+            name="ingest-parse",
+            daemon=True,
+        )
+        producer.start()
+        current: tuple[int, _Begin] | None = None
+        touched: list[tuple[str, int]] = []
+        try:
+            while (msg := q.get()) is not _DONE:
+                if isinstance(msg, _Same):
+                    report.unchanged += 1
+                    if msg.touch_mtime is not None:
+                        touched.append((msg.cand.path, msg.touch_mtime))
+                    if progress:
+                        progress(Progress("file", path=msg.cand.relpath, status="unchanged"))
+                elif isinstance(msg, _Begin):
+                    current = (writer.begin(msg), msg)
+                elif isinstance(msg, _Chunks):
+                    assert current is not None
+                    writer.add(current[0], msg.chunks)
+                elif isinstance(msg, _End):
+                    assert current is not None
+                    writer.end(current[0], current[1], msg)
+                    current = None
+                elif isinstance(msg, _Fail):
+                    if current is not None:
+                        writer.fail(current[0])
+                        current = None
+                    report.failed.append(Failure(msg.cand.relpath, msg.reason))
+                    if progress:
+                        progress(Progress("file", path=msg.cand.relpath, status="failed"))
+            writer.flush()
+        except BaseException:
+            cancel.set()
+            _drain(q, producer)
+            store.rollback()
+            raise
+        producer.join()
+
+        # Vanished files, remembered mtimes, roots: one last transaction.
+        if not cancel.is_set():
+            scanned = {c.path for c in cands}
+            vanished = [p for root in roots for p in store.files(root) if p not in scanned]
+            if vanished:
+                writer.vectors()
+            removed_ids: list[int] = []
+            store.begin()
+            for root in roots:
+                store.add_root(root)
+            for path in vanished:
+                removed_ids += store.remove_file(path)
+                report.removed += 1
+            for path, mtime in touched:
+                store.touch_file(path, mtime)
+            store.set_meta("last_ingest", time.time())
+            store.commit()
+            if report.removed:
+                vindex = writer.vectors()
+                vindex.remove(removed_ids)
+                vindex.generation = store.generation
+        if writer.vindex is not None and writer.vindex.dirty:
+            crash_point("before-vectors-save")
+            writer.vindex.save(store.index_dir)
+        elif store.dimension is not None and not VectorIndex.in_step(store):
+            # A crash last time left the vector file behind SQLite: repair it now.
+            VectorIndex.load(store)
+            report.rebuilt_vectors = True
+    finally:
+        store.close()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _drain(q: queue.Queue[object], producer: threading.Thread) -> None:
+    while producer.is_alive():
+        with contextlib.suppress(queue.Empty):
+            q.get(timeout=0.1)
+
+
+def default_labeler(settings: Settings) -> Labeler | None:
+    """Sensitivity labels for chunks: detectors on the text, folder/glob rules on the path."""
+    try:
+        from appliance.privacy import Detector, PathRules
+    except ImportError:
+        return None
+    detector = Detector.from_settings(settings.privacy)
+    rules = PathRules(settings.privacy.sensitive_paths)
+
+    def label(relpath: str, chunk: Chunk) -> None:
+        counts: dict[str, int] = {}
+        for finding in detector.scan(chunk.text):
+            counts[finding.detector] = counts.get(finding.detector, 0) + 1
+        rule = rules.match(relpath)
+        if rule is not None:
+            counts[f"rule:{rule}"] = 1
+        chunk.detectors = counts
+        chunk.sensitive = bool(counts)
+
+    return label

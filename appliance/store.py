@@ -1,0 +1,440 @@
+"""The index on disk: SQLite is the source of truth.
+
+``index/index.sqlite`` holds the ingested files (path, content hash, size, mtime), their chunks
+(text, page, character span, sensitivity label, embedding vector as a float32 blob) and an FTS5
+table over chunk text for lexical search. ``appliance.vectors`` keeps the FAISS index derived
+from it.
+
+Crash safety: a file's new chunks are written under a ``pending`` file row, committed as they
+come; only when the file is complete does one transaction swap it in (delete the old version,
+mark the new one ``ok``) and bump the index ``generation``. Readers only ever see ``ok`` files,
+so a crash at any moment leaves every file either wholly present or absent, and the next writer
+sweeps pending leftovers. One writer at a time (a lock file); readers never block.
+
+The index records its schema version, embedding model id and dimension, and refuses to be used
+with another embedder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from appliance.chunking import Chunk
+from appliance.errors import IndexError_
+
+SCHEMA_VERSION = 1
+DB_NAME = "index.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL,
+    root TEXT NOT NULL,
+    relpath TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    pages INTEGER,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    sensitive_chunks INTEGER NOT NULL DEFAULT 0,
+    notes TEXT,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'ok')),
+    ingested_at REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS files_ok_path ON files(path) WHERE status = 'ok';
+CREATE INDEX IF NOT EXISTS files_root ON files(root);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER NOT NULL REFERENCES files(id),
+    seq INTEGER NOT NULL,
+    page INTEGER,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    tokens INTEGER NOT NULL,
+    sensitive INTEGER NOT NULL DEFAULT 0,
+    detectors TEXT,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: int
+    path: str
+    root: str
+    relpath: str
+    kind: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    chunks: int
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    id: int
+    file: str
+    """Path relative to the ingested root, as shown to the user."""
+    path: str
+    """Absolute path of the file."""
+    page: int | None
+    start: int
+    end: int
+    text: str
+    sensitive: bool
+    detectors: dict[str, int]
+
+
+class Store:
+    """An open index folder. Use ``Store.open(...)``; close when done (or use ``with``)."""
+
+    def __init__(self, index_dir: Path, conn: sqlite3.Connection) -> None:
+        self.index_dir = index_dir
+        self.conn = conn
+        self._lock_fh: Any = None
+
+    # -- opening -----------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        index_dir: Path,
+        *,
+        embedding_model: str | None = None,
+        create: bool = False,
+    ) -> Store:
+        """Open (or with ``create`` make) the index in ``index_dir``.
+
+        ``embedding_model`` is the id of the configured embedder: an index built with another
+        one is refused. Raises ``IndexError_`` with a fix for every expected problem.
+        """
+        db = index_dir / DB_NAME
+        if not db.exists() and not create:
+            raise IndexError_(
+                f"no index in {index_dir}",
+                hint="ingest some documents first: `appliance ingest PATH` (or `make ingest`)",
+            )
+        try:
+            index_dir.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise IndexError_(
+                    f"{db} has schema version {version}; this appliance reads version "
+                    f"{SCHEMA_VERSION}",
+                    hint="re-ingest into a new --index folder",
+                )
+            if version == 0:
+                conn.executescript(
+                    "BEGIN;" + _SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
+                )
+        except sqlite3.DatabaseError as exc:
+            raise IndexError_(
+                f"cannot open index {db}: {exc}",
+                hint="the file is damaged; move it away and re-ingest",
+            ) from None
+        except OSError as exc:
+            raise IndexError_(f"cannot open index folder {index_dir}: {exc.strerror}") from None
+        store = cls(index_dir, conn)
+        if embedding_model is not None:
+            store.check_embedder(embedding_model)
+        return store
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.unlock()
+        self.conn.close()
+
+    # -- meta --------------------------------------------------------------------------------
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: object) -> None:
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, str(value)),
+        )
+
+    def check_embedder(self, model_id: str) -> None:
+        stored = self.meta("embedding_model")
+        if stored is not None and stored != model_id:
+            raise IndexError_(
+                f"this index was built with the embedding model {stored!r}, but {model_id!r} "
+                "is configured; vectors from different models cannot be mixed",
+                hint="use the same embedding.model_dir, or ingest into a new --index folder",
+            )
+
+    def record_embedder(self, model_id: str, dimension: int) -> None:
+        stored = self.meta("dimension")
+        if stored is not None and int(stored) != dimension:
+            raise IndexError_(
+                f"index vectors have dimension {stored}, the embedder gives {dimension}",
+                hint="ingest into a new --index folder",
+            )
+        self.check_embedder(model_id)
+        if stored is None:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.set_meta("embedding_model", model_id)
+            self.set_meta("dimension", dimension)
+            self.conn.execute("COMMIT")
+
+    @property
+    def generation(self) -> int:
+        return int(self.meta("generation", "0") or 0)
+
+    @property
+    def dimension(self) -> int | None:
+        value = self.meta("dimension")
+        return int(value) if value is not None else None
+
+    # -- writer lock and crash recovery -------------------------------------------------------
+    def lock(self) -> None:
+        """Take the single-writer lock; a second ingest gets a clear error."""
+        fh = (self.index_dir / ".lock").open("a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise IndexError_(
+                f"another ingest is writing to {self.index_dir}", hint="wait for it to finish"
+            ) from None
+        self._lock_fh = fh
+
+    def unlock(self) -> None:
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    def sweep_pending(self) -> int:
+        """Delete half-written files left by a crash; returns how many."""
+        ids = [r[0] for r in self.conn.execute("SELECT id FROM files WHERE status = 'pending'")]
+        if ids:
+            self.conn.execute("BEGIN IMMEDIATE")
+            for fid in ids:
+                self.conn.execute("DELETE FROM chunks WHERE file_id = ?", (fid,))
+                self.conn.execute("DELETE FROM files WHERE id = ?", (fid,))
+            self.conn.execute("COMMIT")
+        return len(ids)
+
+    # -- reading -----------------------------------------------------------------------------
+    def files(self, root: str | None = None) -> dict[str, FileRecord]:
+        sql = (
+            "SELECT id, path, root, relpath, kind, sha256, size, mtime_ns, chunks "
+            "FROM files WHERE status = 'ok'"
+        )
+        args: tuple[str, ...] = ()
+        if root is not None:
+            sql += " AND (path = ? OR path LIKE ? ESCAPE '\\')"
+            prefix = root.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            args = (root, prefix + "/%")
+        return {r[1]: FileRecord(*r) for r in self.conn.execute(sql, args)}
+
+    def roots(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT path FROM roots ORDER BY path")]
+
+    def stats(self) -> dict[str, Any]:
+        files, chunks, sensitive = self.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(chunks), 0), COALESCE(SUM(sensitive_chunks), 0) "
+            "FROM files WHERE status = 'ok'"
+        ).fetchone()
+        size = sum(p.stat().st_size for p in self.index_dir.iterdir() if p.is_file())
+        last = self.meta("last_ingest")
+        return {
+            "files": files,
+            "chunks": chunks,
+            "sensitive_chunks": sensitive,
+            "embedding_model": self.meta("embedding_model"),
+            "dimension": self.dimension,
+            "schema_version": SCHEMA_VERSION,
+            "generation": self.generation,
+            "roots": self.roots(),
+            "size_bytes": size,
+            "last_ingest": float(last) if last else None,
+        }
+
+    def ok_vectors(self, batch: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(ids, vectors) of every chunk of every complete file, in batches."""
+        cur = self.conn.execute(
+            "SELECT c.id, c.embedding FROM chunks c JOIN files f ON f.id = c.file_id "
+            "WHERE f.status = 'ok' ORDER BY c.id"
+        )
+        while rows := cur.fetchmany(batch):
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            yield ids, vecs
+
+    def file_vectors(self, file_id: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.conn.execute(
+            "SELECT id, embedding FROM chunks WHERE file_id = ? ORDER BY id", (file_id,)
+        ).fetchall()
+        dim = self.dimension or 0
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32)
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        return ids, np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+
+    def count_ok_chunks(self) -> int:
+        return int(
+            self.conn.execute(
+                "SELECT COUNT(*) FROM chunks c JOIN files f ON f.id = c.file_id "
+                "WHERE f.status = 'ok'"
+            ).fetchone()[0]
+        )
+
+    def chunk_records(self, ids: Iterable[int]) -> dict[int, ChunkRecord]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.conn.execute(
+            "SELECT c.id, f.relpath, f.path, c.page, c.start, c.end, c.text, c.sensitive, "
+            f"c.detectors FROM chunks c JOIN files f ON f.id = c.file_id "
+            f"WHERE f.status = 'ok' AND c.id IN ({marks})",
+            ids,
+        )
+        return {
+            r[0]: ChunkRecord(
+                r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), json.loads(r[8] or "{}")
+            )
+            for r in rows
+        }
+
+    # -- writing -----------------------------------------------------------------------------
+    def add_root(self, root: str) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)", (root, time.time())
+        )
+
+    def begin_file(
+        self, path: str, root: str, relpath: str, kind: str, sha256: str, size: int, mtime_ns: int
+    ) -> int:
+        """A pending row for a new version of ``path``; invisible until ``finish_file``."""
+        cur = self.conn.execute(
+            "INSERT INTO files(path, root, relpath, kind, sha256, size, mtime_ns, status, "
+            "ingested_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+            (path, root, relpath, kind, sha256, size, mtime_ns, time.time()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_chunks(
+        self, file_id: int, first_seq: int, chunks: list[Chunk], vectors: np.ndarray
+    ) -> None:
+        self.conn.executemany(
+            "INSERT INTO chunks(file_id, seq, page, start, end, text, tokens, sensitive, "
+            "detectors, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    file_id,
+                    first_seq + i,
+                    c.page,
+                    c.start,
+                    c.end,
+                    c.text,
+                    c.tokens,
+                    int(c.sensitive),
+                    json.dumps(c.detectors) if c.detectors else None,
+                    vectors[i].astype(np.float32).tobytes(),
+                )
+                for i, c in enumerate(chunks)
+            ],
+        )
+
+    def finish_file(
+        self, file_id: int, *, pages: int | None, chunks: int, sensitive: int, notes: list[str]
+    ) -> list[int]:
+        """Swap the pending version in; returns chunk ids of the version it replaced.
+
+        Must run inside a transaction (``begin``/``commit``) with the chunk inserts.
+        """
+        path = self.conn.execute("SELECT path FROM files WHERE id = ?", (file_id,)).fetchone()[0]
+        old = self.conn.execute(
+            "SELECT id FROM files WHERE path = ? AND status = 'ok'", (path,)
+        ).fetchone()
+        removed = self._delete_file(old[0]) if old else []
+        self.conn.execute(
+            "UPDATE files SET status = 'ok', pages = ?, chunks = ?, sensitive_chunks = ?, "
+            "notes = ?, ingested_at = ? WHERE id = ?",
+            (pages, chunks, sensitive, json.dumps(notes) if notes else None, time.time(), file_id),
+        )
+        self._bump()
+        return removed
+
+    def remove_file(self, path: str) -> list[int]:
+        """Remove a file and its chunks (inside a transaction); returns removed chunk ids."""
+        row = self.conn.execute(
+            "SELECT id FROM files WHERE path = ? AND status = 'ok'", (path,)
+        ).fetchone()
+        if not row:
+            return []
+        removed = self._delete_file(row[0])
+        self._bump()
+        return removed
+
+    def touch_file(self, path: str, mtime_ns: int) -> None:
+        """Same content, new mtime: remember it so the next run does not hash it again."""
+        self.conn.execute(
+            "UPDATE files SET mtime_ns = ? WHERE path = ? AND status = 'ok'", (mtime_ns, path)
+        )
+
+    def _delete_file(self, file_id: int) -> list[int]:
+        ids = [
+            r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))
+        ]
+        self.conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+        self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        return ids
+
+    def _bump(self) -> None:
+        self.set_meta("generation", self.generation + 1)
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+
+def db_path(index_dir: Path) -> Path:
+    return index_dir / DB_NAME
+
+
+def index_exists(index_dir: Path) -> bool:
+    return os.path.exists(db_path(index_dir))

@@ -1,0 +1,71 @@
+"""Shared fixtures: a deterministic fake embedder for fast unit tests, settings on tmp folders,
+and the real bundled embedder (loaded once per session) for integration tests."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from appliance.chunking import WordCounter
+from appliance.config import Settings, load_settings
+from appliance.offline import ensure_offline
+
+ensure_offline()
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+
+
+class FakeEmbedder:
+    """Bag-of-words hashing into 64 dims, normalised: similar words, similar vectors."""
+
+    model_id = "test:fake-embedder"
+    dimension = 64
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.texts = 0
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        self.calls += 1
+        self.texts += len(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little")
+                out[i, h % self.dimension] += 1.0
+            norm = np.linalg.norm(out[i])
+            out[i] = out[i] / norm if norm else out[i]
+            if not norm:
+                out[i, 0] = 1.0
+        return out
+
+    def token_counter(self) -> WordCounter:
+        return WordCounter()
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(
+        index_dir=tmp_path / "index",
+        models_dir=ROOT / "models",
+        ingest={"chunk_tokens": 60, "chunk_overlap": 10, "batch_size": 8},
+    )
+
+
+@pytest.fixture(scope="session")
+def real_embedder():  # type: ignore[no-untyped-def]
+    from appliance.embedding import Embedder
+
+    emb = Embedder()
+    emb.encode(["warm up"])
+    return emb

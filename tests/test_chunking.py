@@ -1,0 +1,62 @@
+"""Chunker: spans are exact, sizes bounded, overlap present, pages never crossed."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from appliance.chunking import Chunker, WordCounter
+from appliance.loaders.base import Section
+
+
+def _text(paragraphs: int, sentences: int = 6, words: int = 9) -> str:
+    paras = []
+    for p in range(paragraphs):
+        sents = [
+            " ".join(f"w{p}_{s}_{w}" for w in range(words)).capitalize() + "."
+            for s in range(sentences)
+        ]
+        paras.append(" ".join(sents))
+    return "\n\n".join(paras)
+
+
+@pytest.mark.parametrize("size,overlap", [(20, 0), (32, 8), (64, 16), (200, 40)])
+def test_spans_match_text_and_respect_size(size: int, overlap: int) -> None:
+    text = _text(8)
+    section = Section(page=3, start=100, text=text)
+    chunks = list(Chunker(WordCounter(), size, overlap).chunk(section))
+    assert chunks
+    for c in chunks:
+        assert c.page == 3
+        assert text[c.start - 100 : c.end - 100] == c.text
+        assert c.tokens <= size
+        assert c.text == c.text.strip()
+    # every word is covered by some chunk
+    covered = set()
+    for c in chunks:
+        covered.update(c.text.split())
+    assert covered == set(text.split())
+
+
+def test_overlap_repeats_trailing_sentences() -> None:
+    chunks = list(Chunker(WordCounter(), 30, 12).chunk(Section(None, 0, _text(1, 12, 9))))
+    assert len(chunks) > 2
+    for a, b in itertools.pairwise(chunks):
+        assert b.start < a.end, "neighbouring chunks should share a sentence"
+
+
+def test_long_unpunctuated_run_is_cut_into_windows() -> None:
+    text = " ".join(f"cell{i}" for i in range(1000))
+    chunks = list(Chunker(WordCounter(), 50, 0).chunk(Section(None, 0, text)))
+    assert all(c.tokens <= 50 for c in chunks)
+    assert " ".join(c.text for c in chunks) == text
+
+
+def test_blank_section_gives_nothing() -> None:
+    assert list(Chunker(WordCounter(), 50, 10).chunk(Section(1, 0, "  \n\n \t"))) == []
+
+
+def test_overlap_must_be_smaller_than_size() -> None:
+    with pytest.raises(ValueError):
+        Chunker(WordCounter(), 10, 10)
