@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from appliance.config import Settings, load_settings
-from appliance.errors import ApplianceError
+from appliance import egress
+from appliance.errors import ApplianceError, ConfigError
 from appliance.offline import ensure_offline
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -79,6 +80,77 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _common(p)
 
+    p = sub.add_parser(
+        "ask",
+        help="answer a question from your documents, with sources",
+        description=(
+            "Answer one question from the indexed documents. The answer streams to stdout, "
+            "followed by its sources. Sensitive questions are always answered locally."
+        ),
+    )
+    p.add_argument("question", help="the question (quote it)")
+    p.add_argument("--k", type=int, metavar="N", help="passages to give the model (default 5)")
+    p.add_argument("--path", metavar="GLOB", help="only search files matching GLOB (hr/*.pdf)")
+    p.add_argument("--model", metavar="NAME", help="GGUF file in models/ (see `appliance models`)")
+    p.add_argument(
+        "--hybrid",
+        action="store_true",
+        help="allow non-sensitive questions to go to Claude (needs ANTHROPIC_API_KEY)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object when done")
+    _common(p)
+
+    p = sub.add_parser("chat", help="open the chat app (terminal UI)")
+    p.add_argument("--hybrid", action="store_true", help="start in hybrid mode")
+    _common(p)
+
+    p = sub.add_parser(
+        "models", help="list the GGUF models in models/", description="List local models."
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _common(p)
+
+    p = sub.add_parser(
+        "doctor",
+        help="check the installation and say what to fix",
+        description="Check models (against the install manifest), llama.cpp, embedder, index.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _common(p)
+
+    p = sub.add_parser(
+        "eval",
+        help="measure retrieval (and answers) on your own questions",
+        description=(
+            'FILE holds JSON lines {"question", "file", "page"?, "answer"?}; file relative '
+            "to the ingested folder or absolute, page 1-based. Prints hit@1, hit@5 and MRR for "
+            "dense, lexical and hybrid retrieval, and how often answers contain the gold one."
+        ),
+    )
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--no-answers", action="store_true", help="skip generating answers")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _common(p)
+
+    p = sub.add_parser(
+        "privacy-eval",
+        help="precision and recall of the sensitivity detectors on a labelled set",
+        description='FILE holds JSON lines {"text", "sensitive": true|false}.',
+    )
+    p.add_argument("file", type=Path, nargs="?", metavar="FILE", help="default: the shipped set")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _common(p)
+
+    p = sub.add_parser("audit", help="show or verify the audit log of routing decisions")
+    audit = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    a = audit.add_parser("show", help="print recent decisions")
+    a.add_argument("-n", type=int, default=20, help="how many (default 20)")
+    a.add_argument("--json", action="store_true", help="print JSON lines")
+    _common(a)
+    a = audit.add_parser("verify", help="check the hash chain: detects edits, removals, reorders")
+    a.add_argument("--json", action="store_true", help="print JSON")
+    _common(a)
+
     return parser
 
 
@@ -111,8 +183,148 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("ask")
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.assistant import Assistant
+    from appliance.ui import print_answer_footer
+
+    if args.hybrid:
+        settings.privacy.mode = "hybrid"
+    if args.k is not None and args.k < 1:
+        raise ConfigError("--k must be at least 1")
+    assistant = Assistant(settings)
+    answer = assistant.ask(args.question, k=args.k, path=args.path, model=args.model)
+    if args.json:
+        answer.read()
+        print(json.dumps(answer.to_json()))
+        return 0
+    for piece in answer:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    print_answer_footer(answer)
+    return 0
+
+
+@command("chat")
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.tui import build_app
+
+    if args.hybrid:
+        settings.privacy.mode = "hybrid"
+    build_app(settings).run()
+    return 0
+
+
+@command("models")
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.backends.gguf_info import list_models
+    from appliance.backends.llama import resolve_model
+    from appliance.ui import print_models
+
+    models = list_models(settings.models_dir)
+    try:
+        default: Path | None = resolve_model(settings.llm.model, settings.models_dir)
+    except ApplianceError:
+        default = None
+    rows = [
+        {
+            "name": m.path.name,
+            "size_bytes": m.size_bytes,
+            "quantisation": m.file_type,
+            "context_length": m.context_length,
+            "chat_template": m.has_chat_template,
+            "default": default is not None and m.path.resolve() == default.resolve(),
+            "error": m.error,
+        }
+        for m in models
+    ]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        print_models(rows, settings.models_dir)
+    return 0 if rows else 2
+
+
+@command("doctor")
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.doctor import run_checks
+    from appliance.ui import print_checks
+
+    checks = run_checks(settings)
+    if args.json:
+        print(json.dumps([c.__dict__ for c in checks]))
+    else:
+        print_checks(checks)
+    return 0 if all(c.ok for c in checks) else 2
+
+
+@command("eval")
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.assistant import Assistant
+    from appliance.evaluate import evaluate, load_items
+    from appliance.ui import err, print_eval
+
+    load_items(args.file)  # a malformed file fails before any model loads
+    assistant = Assistant(settings, audit=False)
+    answer_fn = None if args.no_answers else (lambda q: assistant.ask(q).read())
+    show = not args.json and sys.stderr.isatty()
+
+    def progress(i: int, n: int) -> None:
+        if show:
+            err.print(f"\r{i}/{n} questions", end="")
+
+    result = evaluate(args.file, assistant.retriever, answer_fn=answer_fn, progress=progress)
+    if show:
+        err.print()
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "per_question"}))
+    else:
+        print_eval(result)
+    return 0
+
+
+@command("privacy-eval")
+def cmd_privacy_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.privacy import Detector, evaluate
+    from appliance.ui import print_privacy_eval
+
+    path = args.file or Path(__file__).parent / "data" / "privacy_eval.jsonl"
+    result = evaluate(path, Detector.from_settings(settings.privacy))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_privacy_eval(result)
+    return 0
+
+
+@command("audit")
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.audit import AuditLog
+    from appliance.ui import print_audit
+
+    log = AuditLog(settings.index_dir)
+    if args.audit_command == "verify":
+        result = log.verify()
+        if args.json:
+            print(json.dumps(result.__dict__))
+        elif result.ok:
+            print(f"audit log intact: {result.lines} lines, hash chain verified")
+        else:
+            print(f"audit log TAMPERED: {result.problem}")
+        return 0 if result.ok else 1
+    records = log.records()[-args.n :] if args.n > 0 else []
+    if args.json:
+        for rec in records:
+            print(json.dumps(rec))
+    else:
+        print_audit(records)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ensure_offline()
+    egress.install()  # offline by default: any non-loopback connection fails loudly
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

@@ -67,6 +67,9 @@ class RetrievalSettings(_Section):
     """Hits taken from each method before fusion."""
     rrf_k: int = Field(60, ge=1)
     """Reciprocal-rank-fusion constant."""
+    min_score: float = Field(0.2, ge=-1.0, le=1.0)
+    """Passages less similar than this (cosine) count as not relevant; none left means the
+    answer says the documents do not cover the question instead of guessing."""
     reranker_dir: Path | None = None
     """A local cross-encoder model folder; off when unset (none is bundled)."""
 

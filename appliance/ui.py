@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from appliance.ingest import IngestReport
@@ -91,4 +92,93 @@ def print_status(stats: dict[str, Any]) -> None:
     ]
     for k, v in rows:
         table.add_row(k, v)
+    out.print(table)
+
+
+def print_answer_footer(answer: Any) -> None:
+    """Sources after a streamed answer, then where it was answered (on stderr)."""
+    sources = answer.citations
+    if sources:
+        out.print("\n[bold]Sources[/]")
+    for c in sources:
+        snippet = " ".join(c.text.split())
+        snippet = snippet[:110] + ("…" if len(snippet) > 110 else "")
+        out.print(f"[bold][{c.n}][/] {escape(c.where)}  [dim]{escape(snippet)}[/]")
+    where = "LOCAL" if answer.route == "local" else "CLOUD"
+    out.file.flush()
+    err.print(f"[dim]{where} · {answer.model} · {'; '.join(answer.reasons)}[/]")
+
+
+def print_models(rows: list[dict[str, Any]], models_dir: Any) -> None:
+    if not rows:
+        err.print(f"no .gguf models in {models_dir}: run `make install` or drop one there")
+        return
+    table = Table(title=f"models in {models_dir}")
+    for col in ("", "name", "size", "quant", "context", "chat template"):
+        table.add_column(col, no_wrap=col == "name")
+    for r in rows:
+        if r["error"]:
+            table.add_row("", r["name"], "", "", "", f"[red]{escape(r['error'])}[/]")
+            continue
+        table.add_row(
+            "*" if r["default"] else "",
+            r["name"],
+            f"{r['size_bytes'] / 1e6:.0f} MB",
+            r["quantisation"] or "?",
+            str(r["context_length"] or "?"),
+            "yes" if r["chat_template"] else "[yellow]no[/]",
+        )
+    out.print(table)
+    out.print("[dim]* default model[/]")
+
+
+def print_checks(checks: list[Any]) -> None:
+    for c in checks:
+        mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
+        out.print(f"{mark} {c.name}: {escape(c.detail)}")
+        if not c.ok and c.fix:
+            out.print(f"      fix: {escape(c.fix)}")
+
+
+def print_eval(result: dict[str, Any]) -> None:
+    table = Table(title=f"retrieval on {result['questions']} questions")
+    for col in ("method", "hit@1", "hit@5", "MRR"):
+        table.add_column(col)
+    for method in ("dense", "lexical", "hybrid"):
+        m = result[method]
+        table.add_row(method, f"{m['hit@1']:.2f}", f"{m['hit@5']:.2f}", f"{m['mrr']:.3f}")
+    out.print(table)
+    if result.get("answer_contains") is not None:
+        out.print(f"answers containing the gold answer: {result['answer_contains']:.2f}")
+
+
+def print_privacy_eval(result: dict[str, Any]) -> None:
+    out.print(
+        f"{result['items']} texts · precision {result['precision']:.3f} · "
+        f"recall {result['recall']:.3f}"
+    )
+    for text in result.get("false_negatives", []):
+        out.print(f"[red]missed[/] {escape(text[:100])}")
+    for text in result.get("false_positives", []):
+        out.print(f"[yellow]false alarm[/] {escape(text[:100])}")
+
+
+def print_audit(records: list[dict[str, Any]]) -> None:
+    if not records:
+        out.print("the audit log is empty")
+        return
+    table = Table()
+    for col in ("#", "time", "mode", "route", "model", "sent", "reasons"):
+        table.add_column(col)
+    for r in records:
+        sent = r.get("sent")
+        table.add_row(
+            str(r.get("seq", "?")),
+            str(r.get("time", ""))[:19],
+            str(r.get("mode", "")),
+            str(r.get("decision", "")),
+            str(r.get("model", "")),
+            f"{sent['bytes']} B" if sent else "-",
+            escape("; ".join(r.get("reasons", []))),
+        )
     out.print(table)

@@ -1,0 +1,337 @@
+"""The core API behind ``appliance ask`` and the chat UI: ask a question, get a streamed,
+cited answer and the route it took.
+
+``Assistant(settings).ask(question, history=...)`` retrieves passages, decides the route
+(``appliance.router``), builds a prompt that fits the model's context, and returns an
+``Answer`` that streams text when iterated, can be cancelled from another thread, and knows
+its citations and timings once done. Models are loaded once per process and reused. Every
+answer appends one line to the audit log. No presentation here: the CLI and TUI only render.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.audit import AuditLog
+from appliance.backends.base import Backend, Message
+from appliance.config import Settings
+from appliance.errors import ConfigError
+from appliance.prompting import NOT_FOUND, Turn, build_messages, cited_numbers, standalone_query
+from appliance.retrieve import Hit, Retriever
+from appliance.router import Decision, Router, require_key
+
+__all__ = ["Answer", "Assistant", "Citation", "Turn"]
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    file: str
+    page: int | None
+    start: int
+    end: int
+    score: float
+    text: str
+    path: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "file": self.file,
+            "page": self.page,
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 6),
+            "text": self.text,
+        }
+
+    @property
+    def where(self) -> str:
+        return f"{self.file} p.{self.page}" if self.page is not None else self.file
+
+
+@dataclass
+class Answer:
+    """A streamed answer. Iterate it for text pieces; afterwards ``text`` holds it all."""
+
+    question: str
+    query: str
+    route: str
+    reasons: list[str]
+    model: str
+    passages: list[Hit]
+    timings: dict[str, float] = field(default_factory=dict)
+    text: str = ""
+    done: bool = False
+    cancelled: bool = False
+    _pieces: Iterator[str] | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _on_done: Callable[[Answer], None] | None = None
+    _t0: float = 0.0
+
+    def __iter__(self) -> Iterator[str]:
+        if self._pieces is None or self.done:
+            if not self.done:
+                self._finish()
+            return
+        try:
+            for piece in self._pieces:
+                if not self.text and "first_token_ms" not in self.timings:
+                    self.timings["first_token_ms"] = (time.perf_counter() - self._t0) * 1000
+                self.text += piece
+                yield piece
+                if self._stop.is_set():
+                    self.cancelled = True
+                    break
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.timings["total_ms"] = (time.perf_counter() - self._t0) * 1000
+        if self._on_done is not None:
+            self._on_done(self)
+
+    def read(self) -> str:
+        """Consume the whole stream; returns the text."""
+        for _ in self:
+            pass
+        return self.text
+
+    def cancel(self) -> None:
+        """Stop generating (safe from another thread); the text so far is kept."""
+        self._stop.set()
+
+    @property
+    def cited(self) -> list[int]:
+        return cited_numbers(self.text, len(self.passages))
+
+    @property
+    def citations(self) -> list[Citation]:
+        """The passages the answer cites, in order; all passages given if it cites none."""
+        numbers = self.cited or list(range(1, len(self.passages) + 1))
+        return [_citation(n, self.passages[n - 1]) for n in numbers]
+
+    @property
+    def sources(self) -> list[Citation]:
+        """Every passage given to the model, numbered as in the prompt."""
+        return [_citation(i, h) for i, h in enumerate(self.passages, 1)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "answer": self.text,
+            "citations": [c.to_json() for c in self.citations],
+            "model": self.model,
+            "route": self.route,
+            "reasons": self.reasons,
+            "query": self.query,
+            "timings": {k: round(v, 1) for k, v in self.timings.items()},
+        }
+
+
+def _citation(n: int, hit: Hit) -> Citation:
+    return Citation(n, hit.file, hit.page, hit.start, hit.end, hit.score, hit.text, hit.path)
+
+
+class Assistant:
+    """Holds the loaded models and index for a process; ask as often as you like."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Any = None,
+        local_backend: Backend | None = None,
+        cloud_backend: Callable[[], Backend] | None = None,
+        audit: bool = True,
+    ) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._retriever: Retriever | None = None
+        self._local: dict[str | None, Backend] = {}
+        if local_backend is not None:
+            self._local[None] = local_backend
+        self._cloud_factory = cloud_backend
+        self._cloud: Backend | None = None
+        self.router = Router(settings.privacy)
+        self.audit = AuditLog(settings.index_dir) if audit else None
+        self.mode = settings.privacy.mode
+        if self.mode == "hybrid":
+            self.set_mode("hybrid")
+
+    # -- setup -------------------------------------------------------------------------------
+    def set_mode(self, mode: str) -> None:
+        """Switch between ``offline`` and ``hybrid``; hybrid needs an API key."""
+        if mode not in ("offline", "hybrid"):
+            raise ConfigError(f"unknown mode {mode!r}: use offline or hybrid")
+        if mode == "hybrid":
+            if self._cloud_factory is None:
+                require_key()
+            from appliance import egress
+
+            if egress.is_installed():
+                egress.allow_url(self.cloud_base_url())
+        self.mode = mode
+
+    def cloud_base_url(self) -> str:
+        import os
+
+        from appliance.backends.anthropic import DEFAULT_BASE_URL
+
+        return (
+            self.settings.privacy.anthropic_base_url
+            or os.environ.get("ANTHROPIC_BASE_URL")
+            or DEFAULT_BASE_URL
+        )
+
+    @property
+    def retriever(self) -> Retriever:
+        if self._retriever is None:
+            self._retriever = Retriever(self.settings, embedder=self._embedder)
+        return self._retriever
+
+    def reload_index(self) -> None:
+        """Forget the open index (after an ingest into it); reopened on the next question."""
+        if self._retriever is not None:
+            self._retriever.close()
+            self._retriever = None
+
+    def local_backend(self, model: str | None = None) -> Backend:
+        if model not in self._local:
+            from appliance.backends.llama import LlamaBackend
+
+            llm = self.settings.llm.model_copy(update={"model": model or self.settings.llm.model})
+            self._local[model] = LlamaBackend.from_settings(llm, self.settings.models_dir)
+        return self._local[model]
+
+    def cloud_backend(self) -> Backend:
+        if self._cloud is None:
+            if self._cloud_factory is not None:
+                self._cloud = self._cloud_factory()
+            else:
+                from appliance.backends.anthropic import AnthropicBackend
+
+                self._cloud = AnthropicBackend.from_settings(self.settings.privacy)
+        return self._cloud
+
+    # -- asking ------------------------------------------------------------------------------
+    def ask(
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        k: int | None = None,
+        path: str | None = None,
+        model: str | None = None,
+    ) -> Answer:
+        question = question.strip()
+        if not question:
+            raise ConfigError("the question is empty")
+        t0 = time.perf_counter()
+        query = standalone_query(question, history)
+        hits = self.retriever.search(query, k or self.settings.retrieval.k, path_glob=path)
+        t_retrieved = time.perf_counter()
+        relevant = [h for h in hits if _relevant(h, self.settings.retrieval.min_score)]
+        decision = self.router.decide(question, relevant, history, mode=self.mode)
+        timings = {"retrieve_ms": (t_retrieved - t0) * 1000}
+        if not relevant:
+            answer = Answer(question, query, "local", [*decision.reasons, "no relevant passages"],
+                            "none", [], timings, _t0=t0)  # fmt: skip
+            answer._pieces = iter([NOT_FOUND])
+            answer._on_done = lambda a: self._audit(a, decision, None)
+            return answer
+
+        backend = self.cloud_backend() if decision.route == "cloud" else self.local_backend(model)
+        messages, used = build_messages(
+            question,
+            relevant,
+            history,
+            count_tokens=backend.count_tokens,
+            context_length=backend.context_length,
+            answer_tokens=self.settings.llm.max_tokens,
+        )
+        mapping: dict[str, str] = {}
+        if decision.redact:
+            messages, mapping = self._redact(messages)
+        timings["prompt_ms"] = (time.perf_counter() - t_retrieved) * 1000
+        answer = Answer(question, query, decision.route, decision.reasons, backend.name, used,
+                        timings, _t0=t0)  # fmt: skip
+        pieces = backend.stream(
+            messages,
+            max_tokens=self.settings.llm.max_tokens,
+            temperature=self.settings.llm.temperature,
+            stop=answer._stop,
+        )
+        answer._pieces = _restoring(pieces, mapping) if mapping else pieces
+        answer._on_done = lambda a: self._audit(a, decision, backend)
+        return answer
+
+    def _redact(self, messages: list[Message]) -> tuple[list[Message], dict[str, str]]:
+        from appliance.privacy import redact
+
+        mapping: dict[str, str] = {}
+        out: list[Message] = []
+        for m in messages:
+            text, more = redact(m.content, self.router.detector.scan(m.content))
+            # placeholders are numbered per call: make them unique across messages
+            for ph, value in more.items():
+                if ph in mapping and mapping[ph] != value:
+                    raise ConfigError("redaction placeholders collided; answering locally")
+                mapping[ph] = value
+            out.append(Message(m.role, text))
+        return out, mapping
+
+    def _audit(self, answer: Answer, decision: Decision, backend: Backend | None) -> None:
+        if self.audit is None:
+            return
+        sent = None
+        if backend is not None and not backend.is_local:
+            body: bytes = getattr(backend, "last_request_bytes", b"") or b""
+            sent = {"sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)}
+        self.audit.append(
+            {
+                "mode": self.mode,
+                "decision": answer.route,
+                "sensitive": decision.sensitive,
+                "reasons": decision.reasons,
+                "detectors": decision.counts,
+                "backend": "none" if backend is None else ("local" if backend.is_local else "cloud"),
+                "model": answer.model,
+                "sent": sent,
+                "question_sha256": hashlib.sha256(answer.question.encode()).hexdigest(),
+                "passages": len(answer.passages),
+                "cancelled": answer.cancelled,
+            }
+        )
+
+
+def _relevant(hit: Hit, min_score: float) -> bool:
+    """A passage is worth showing the model when it is close in meaning or shares words."""
+    if hit.dense is not None and hit.dense >= min_score:
+        return True
+    return hit.lexical_rank is not None and hit.dense is not None and hit.dense >= min_score / 2
+
+
+def _restoring(pieces: Iterator[str], mapping: dict[str, str]) -> Iterator[str]:
+    """Swap placeholders back as the answer streams (holding back a possibly split one)."""
+    from appliance.privacy import restore
+
+    buf = ""
+    for piece in pieces:
+        buf += piece
+        cut = buf.rfind("[")
+        if cut != -1 and "]" not in buf[cut:]:
+            ready, buf = buf[:cut], buf[cut:]
+        else:
+            ready, buf = buf, ""
+        if ready:
+            yield restore(ready, mapping)
+    if buf:
+        yield restore(buf, mapping)

@@ -1,0 +1,121 @@
+"""Evaluation on your own documents: retrieval hit@1, hit@5 and MRR per method, and how
+often generated answers contain the gold answer.
+
+Input is JSON lines ``{"question", "file", "page"?, "answer"?}``; ``file`` is relative to an
+ingested folder (or absolute) and ``page`` is 1-based. A hit is a retrieved passage from the
+gold file and, when a page is given, from that page. MRR looks at the top 10.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import ConfigError
+from appliance.retrieve import Hit, Method, Retriever
+
+METHODS: tuple[Method, ...] = ("dense", "lexical", "hybrid")
+DEPTH = 10
+
+
+@dataclass(frozen=True)
+class Item:
+    question: str
+    file: str
+    page: int | None
+    answer: str | None
+
+
+def load_items(path: Path) -> list[Item]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text") from None
+    items = []
+    for no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            question, file = obj["question"], obj["file"]
+            page = obj.get("page")
+            if not isinstance(question, str) or not isinstance(file, str):
+                raise TypeError("question and file must be strings")
+            if page is not None and (not isinstance(page, int) or page < 1):
+                raise TypeError("page must be a 1-based integer")
+            answer = obj.get("answer")
+            items.append(Item(question, file, page, str(answer) if answer is not None else None))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{path}:{no}: not a valid eval line ({exc})") from None
+    if not items:
+        raise ConfigError(f"{path} has no questions")
+    return items
+
+
+def is_hit(hit: Hit, item: Item) -> bool:
+    gold = item.file
+    same_file = (
+        hit.file == gold
+        or hit.path == gold
+        or hit.path.endswith("/" + gold.lstrip("/"))
+        or Path(hit.file).name == gold
+    )
+    return same_file and (item.page is None or hit.page == item.page)
+
+
+def normalise(text: str) -> str:
+    """Lower case, no currency signs, thousands separators or trailing zero decimals.
+
+    >>> normalise("$1,577.00 Million")
+    '1577 million'
+    """
+    text = text.lower().replace("$", "").replace("€", "").replace("£", "")
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", text)
+    text = re.sub(r"(\d)\.0+\b", r"\1", text)
+    return re.sub(r"\s+", " ", text).strip().rstrip(".")
+
+
+def evaluate(
+    path: Path,
+    retriever: Retriever,
+    *,
+    answer_fn: Callable[[str], str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    items = load_items(path)
+    totals = {m: {"hit@1": 0.0, "hit@5": 0.0, "mrr": 0.0} for m in METHODS}
+    answered = contained = 0
+    per_question = []
+    for i, item in enumerate(items, 1):
+        ranks: dict[str, int | None] = {}
+        for method in METHODS:
+            hits = retriever.search(item.question, DEPTH, method=method)
+            rank = next((r for r, h in enumerate(hits, 1) if is_hit(h, item)), None)
+            ranks[method] = rank
+            if rank is not None:
+                totals[method]["hit@1"] += rank == 1
+                totals[method]["hit@5"] += rank <= 5
+                totals[method]["mrr"] += 1.0 / rank
+        row: dict[str, Any] = {"question": item.question, "ranks": ranks}
+        if answer_fn is not None and item.answer:
+            text = answer_fn(item.question)
+            ok = normalise(item.answer) in normalise(text)
+            answered += 1
+            contained += ok
+            row["answer_contains"] = ok
+        per_question.append(row)
+        if progress:
+            progress(i, len(items))
+    n = len(items)
+    result: dict[str, Any] = {"questions": n}
+    for method in METHODS:
+        result[method] = {k: round(v / n, 4) for k, v in totals[method].items()}
+    result["answer_contains"] = round(contained / answered, 4) if answered else None
+    result["per_question"] = per_question
+    return result

@@ -1,0 +1,241 @@
+"""Hybrid retrieval: dense (FAISS) and lexical (SQLite FTS5 bm25), fused by reciprocal rank.
+
+``Retriever.search(query, k)`` returns ``Hit``s with file, page, character span, text, the
+fused score and each method's score and rank. Any query text is safe for lexical search: it is
+reduced to quoted word terms joined by OR, so FTS5 syntax (quotes, ``*``, ``-``, ``:``,
+parentheses, ``NEAR``) is never interpreted. An optional path glob filters both methods. A
+local cross-encoder re-ranks the fused candidates when ``retrieval.reranker_dir`` is set (none
+is bundled). Only complete files are ever searched (see ``appliance.store``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from appliance.config import Settings
+from appliance.embedding import Embedder
+from appliance.errors import ModelError
+from appliance.store import ChunkRecord, Store
+from appliance.vectors import VectorIndex
+
+Method = Literal["dense", "lexical", "hybrid"]
+
+_STOPWORDS = frozenset(
+    "a an and are as at be by did do does for from had has have how i in is it its me my of on "
+    "or our that the their them there these they this to was we were what when where which who "
+    "why will with you your".split()
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass
+class Hit:
+    chunk_id: int
+    file: str
+    path: str
+    page: int | None
+    start: int
+    end: int
+    text: str
+    score: float
+    dense: float | None = None
+    lexical: float | None = None
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+    rerank: float | None = None
+    sensitive: bool = False
+    detectors: dict[str, int] | None = None
+
+    @property
+    def where(self) -> str:
+        """``contracts/lease.pdf p.3`` or ``notes.md``."""
+        return f"{self.file} p.{self.page}" if self.page is not None else self.file
+
+
+def fts_query(text: str, max_terms: int = 32) -> str | None:
+    """A safe FTS5 query: every word quoted, OR-ed; None when nothing searchable is left.
+
+    >>> fts_query('lease "notice" NEAR(term) -x*')
+    '"lease" OR "notice" OR "near" OR "term" OR "x"'
+    """
+    terms: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        if word in _STOPWORDS or word in terms:
+            continue
+        terms.append(word)
+    if not terms:
+        terms = list(dict.fromkeys(w for w in _WORD.findall(text.lower())))
+    if not terms:
+        return None
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms[:max_terms])
+
+
+class Retriever:
+    """Searches one index; holds the store, the vector index and the embedder."""
+
+    def __init__(
+        self, settings: Settings, *, store: Store | None = None, embedder: Any = None
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or Embedder(
+            settings.embedding.model_dir, settings.embedding.device
+        )
+        self.store = store or Store.open(settings.index_dir, embedding_model=self.embedder.model_id)
+        self._vectors: VectorIndex | None = None
+        self._vectors_generation = -1
+        self._reranker: Any = None
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def vectors(self) -> VectorIndex:
+        gen = self.store.generation
+        if self._vectors is None or gen != self._vectors_generation:
+            if VectorIndex.in_step(self.store) or self.store.dimension is None:
+                self._vectors, _ = VectorIndex.load(self.store)
+            else:  # a writer is mid-run or crashed: use SQLite's truth, in memory
+                self._vectors = VectorIndex.rebuild(self.store)
+            self._vectors_generation = gen
+        return self._vectors
+
+    # -- filters -----------------------------------------------------------------------------
+    def allowed_ids(self, path_glob: str | None) -> set[int] | None:
+        if not path_glob:
+            return None
+        rows = self.store.conn.execute(
+            "SELECT c.id, f.relpath, f.path FROM chunks c JOIN files f ON f.id = c.file_id "
+            "WHERE f.status = 'ok'"
+        )
+        return {
+            cid
+            for cid, rel, path in rows
+            if fnmatch.fnmatch(rel, path_glob) or fnmatch.fnmatch(path, path_glob)
+        }
+
+    # -- the two methods ---------------------------------------------------------------------
+    def dense(
+        self, query: str, n: int, allowed: set[int] | None = None
+    ) -> list[tuple[int, float]]:
+        if allowed is not None and not allowed:
+            return []
+        vindex = self.vectors
+        if vindex.ntotal == 0:
+            return []
+        qvec = self.embedder.encode([query])[0]
+        if allowed is None:
+            return vindex.search(qvec, n)
+        return self._dense_filtered(vindex, qvec, n, allowed)
+
+    @staticmethod
+    def _dense_filtered(
+        vindex: VectorIndex, qvec: np.ndarray, n: int, allowed: set[int]
+    ) -> list[tuple[int, float]]:
+        import faiss
+
+        sel = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
+        params = faiss.SearchParameters(sel=sel)
+        q = np.ascontiguousarray(qvec.reshape(1, -1), dtype=np.float32)
+        scores, ids = vindex.index.search(q, min(n, len(allowed)), params=params)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def lexical(
+        self, query: str, n: int, allowed: set[int] | None = None
+    ) -> list[tuple[int, float]]:
+        match = fts_query(query)
+        if match is None or (allowed is not None and not allowed):
+            return []
+        rows = self.store.conn.execute(
+            "SELECT chunks_fts.rowid, bm25(chunks_fts) FROM chunks_fts "
+            "JOIN chunks c ON c.id = chunks_fts.rowid JOIN files f ON f.id = c.file_id "
+            "WHERE chunks_fts MATCH ? AND f.status = 'ok' ORDER BY bm25(chunks_fts) LIMIT ?",
+            (match, n if allowed is None else max(n * 20, 1000)),
+        ).fetchall()
+        out = [(int(r[0]), -float(r[1])) for r in rows if allowed is None or r[0] in allowed]
+        return out[:n]
+
+    # -- fused -------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        *,
+        path_glob: str | None = None,
+        method: Method = "hybrid",
+    ) -> list[Hit]:
+        cfg = self.settings.retrieval
+        k = k or cfg.k
+        n = max(cfg.candidates, k)
+        allowed = self.allowed_ids(path_glob)
+        dense = self.dense(query, n, allowed) if method in ("dense", "hybrid") else []
+        lexical = self.lexical(query, n, allowed) if method in ("lexical", "hybrid") else []
+        fused: dict[int, float] = {}
+        for ranked in (dense, lexical):
+            for rank, (cid, _) in enumerate(ranked, 1):
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (cfg.rrf_k + rank)
+        order = sorted(fused, key=lambda c: -fused[c])
+        if self.settings.retrieval.reranker_dir is not None and method == "hybrid":
+            order = order[: max(k * 4, 20)]
+        else:
+            order = order[:k]
+        records = self.store.chunk_records(order)
+        dense_info = {cid: (rank, s) for rank, (cid, s) in enumerate(dense, 1)}
+        lex_info = {cid: (rank, s) for rank, (cid, s) in enumerate(lexical, 1)}
+        hits = [
+            _hit(records[cid], fused[cid], dense_info.get(cid), lex_info.get(cid))
+            for cid in order
+            if cid in records
+        ]
+        if self.settings.retrieval.reranker_dir is not None and method == "hybrid":
+            hits = self.rerank(query, hits)[:k]
+        return hits
+
+    def rerank(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
+        """Order hits by a local cross-encoder's scores."""
+        if not hits:
+            return []
+        if self._reranker is None:
+            from appliance.offline import ensure_offline
+
+            ensure_offline()
+            from sentence_transformers import CrossEncoder
+
+            path = self.settings.retrieval.reranker_dir
+            try:
+                self._reranker = CrossEncoder(str(path), local_files_only=True)
+            except Exception as exc:
+                raise ModelError(f"cannot load the reranker from {path}: {exc}") from None
+        scores = self._reranker.predict([(query, h.text) for h in hits])
+        for h, s in zip(hits, scores, strict=True):
+            h.rerank = float(s)
+        return sorted(hits, key=lambda h: -(h.rerank or 0.0))
+
+
+def _hit(
+    rec: ChunkRecord,
+    score: float,
+    dense: tuple[int, float] | None,
+    lexical: tuple[int, float] | None,
+) -> Hit:
+    return Hit(
+        chunk_id=rec.id,
+        file=rec.file,
+        path=rec.path,
+        page=rec.page,
+        start=rec.start,
+        end=rec.end,
+        text=rec.text,
+        score=score,
+        dense=dense[1] if dense else None,
+        dense_rank=dense[0] if dense else None,
+        lexical=lexical[1] if lexical else None,
+        lexical_rank=lexical[0] if lexical else None,
+        sensitive=rec.sensitive,
+        detectors=rec.detectors,
+    )
