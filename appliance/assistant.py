@@ -162,7 +162,7 @@ class Assistant:
         self._cloud: Backend | None = None
         self.router = Router(settings.privacy)
         self.audit = AuditLog(settings.index_dir) if audit else None
-        self.mode = settings.privacy.mode
+        self.mode: str = settings.privacy.mode
         if self.mode == "hybrid":
             self.set_mode("hybrid")
 
@@ -302,7 +302,9 @@ class Assistant:
                 "sensitive": decision.sensitive,
                 "reasons": decision.reasons,
                 "detectors": decision.counts,
-                "backend": "none" if backend is None else ("local" if backend.is_local else "cloud"),
+                "backend": "none"
+                if backend is None
+                else ("local" if backend.is_local else "cloud"),
                 "model": answer.model,
                 "sent": sent,
                 "question_sha256": hashlib.sha256(answer.question.encode()).hexdigest(),

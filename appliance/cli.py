@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from appliance.config import Settings, load_settings
 from appliance import egress
+from appliance.config import Settings, load_settings
 from appliance.errors import ApplianceError, ConfigError
 from appliance.offline import ensure_offline
 

@@ -83,9 +83,12 @@ class PrivacySettings(_Section):
     """Words or phrases that make a text sensitive (case-insensitive)."""
     patterns: list[str] = Field(default_factory=list)
     """Regular expressions that make a text sensitive."""
+    phone_regions: list[str] = Field(default_factory=lambda: ["US", "GB"])
+    """Countries whose national phone formats are recognised without a +country prefix
+    (two-letter codes); international numbers are recognised whatever this says."""
     redact: bool = False
     """Stricter tier: send sensitive turns to Claude with detected values as placeholders."""
-    claude_model: str = "claude-sonnet-4-5"
+    claude_model: str = "claude-sonnet-4-6"
     anthropic_base_url: str | None = None
     """Default: ``$ANTHROPIC_BASE_URL`` or Anthropic's API."""
 

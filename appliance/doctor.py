@@ -51,7 +51,9 @@ def _models(settings: Settings) -> Check:
         )
     detail = f"{len(ggufs)} model(s), sha256 verified"
     if unknown:
-        detail += f"; not in manifest: {', '.join(unknown)} (run `python -m appliance.setup_models`)"
+        detail += (
+            f"; not in manifest: {', '.join(unknown)} (run `python -m appliance.setup_models`)"
+        )
     return Check("models", True, detail)
 
 
@@ -99,9 +101,7 @@ def _index(settings: Settings) -> Check:
         in_step = VectorIndex.in_step(store) or stats["chunks"] == 0
     detail = f"{stats['files']} files, {stats['chunks']} chunks"
     if not in_step:
-        return Check(
-            "index", True, detail + "; vector file behind SQLite (rebuilt on next use)"
-        )
+        return Check("index", True, detail + "; vector file behind SQLite (rebuilt on next use)")
     return Check("index", True, detail)
 
 

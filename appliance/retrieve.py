@@ -120,9 +120,7 @@ class Retriever:
         }
 
     # -- the two methods ---------------------------------------------------------------------
-    def dense(
-        self, query: str, n: int, allowed: set[int] | None = None
-    ) -> list[tuple[int, float]]:
+    def dense(self, query: str, n: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
         if allowed is not None and not allowed:
             return []
         vindex = self.vectors
@@ -140,7 +138,8 @@ class Retriever:
         import faiss
 
         sel = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
-        params = faiss.SearchParameters(sel=sel)
+        params = faiss.SearchParameters()
+        params.sel = sel
         q = np.ascontiguousarray(qvec.reshape(1, -1), dtype=np.float32)
         scores, ids = vindex.index.search(q, min(n, len(allowed)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]

@@ -51,7 +51,9 @@ class Router:
         self.detector = Detector.from_settings(privacy)
         self.rules = PathRules(privacy.sensitive_paths)
 
-    def verdict(self, question: str, hits: Sequence[Hit], history: Sequence[Turn]) -> tuple[Verdict, list[str]]:
+    def verdict(
+        self, question: str, hits: Sequence[Hit], history: Sequence[Turn]
+    ) -> tuple[Verdict, list[str]]:
         parts: list[tuple[str, Verdict]] = [("question", judge(question, self.detector))]
         for turn in history:
             parts.append(("history", judge(turn.question, self.detector)))
@@ -79,7 +81,11 @@ class Router:
             return Decision("local", verdict.sensitive, ["offline mode", *reasons], verdict.reasons)
         if not verdict.sensitive:
             return Decision("cloud", False, ["hybrid mode", "nothing sensitive found"], {})
-        by_rule = any(name.startswith("rule:") or name == "ingest label" for name in verdict.reasons)
+        by_rule = any(
+            name.startswith("rule:") or name == "ingest label" for name in verdict.reasons
+        )
         if self.privacy.redact and not by_rule:
-            return Decision("cloud", True, ["hybrid mode", "redacted", *reasons], verdict.reasons, True)
+            return Decision(
+                "cloud", True, ["hybrid mode", "redacted", *reasons], verdict.reasons, True
+            )
         return Decision("local", True, ["sensitive: kept local", *reasons], verdict.reasons)

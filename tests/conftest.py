@@ -21,10 +21,14 @@ SAMPLES = ROOT / "samples"
 
 
 class FakeEmbedder:
-    """Bag-of-words hashing into 64 dims, normalised: similar words, similar vectors."""
+    """Bag-of-words hashing into 256 dims, normalised: shared words, similar vectors."""
 
     model_id = "test:fake-embedder"
-    dimension = 64
+    dimension = 256
+    stopwords = frozenset(
+        "a an and are as at be by for from in is it of on or the to was what when where which "
+        "who how with does do did this that about".split()
+    )
 
     def __init__(self) -> None:
         self.calls = 0
@@ -36,6 +40,8 @@ class FakeEmbedder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for i, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):
+                if word in self.stopwords:
+                    continue
                 h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little")
                 out[i, h % self.dimension] += 1.0
             norm = np.linalg.norm(out[i])

@@ -1,0 +1,183 @@
+"""The conversation: questions, answers streaming in as Markdown, and notes from the app.
+
+Each answer shows where it was answered (a LOCAL or CLOUD badge and the model), then the text
+as it streams, then why it went there (the routing reasons). The log is focusable: up/down
+select an earlier answer (its sources show in the sources pane), as does a click.
+
+Left out: asking (the app's worker feeds ``AnswerEntry``), and the sources themselves.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Label, Markdown, Static
+from textual.widgets.markdown import MarkdownStream
+
+from appliance.assistant import Answer, Citation
+
+WELCOME = (
+    "Ask a question about your documents. In OFFLINE mode nothing leaves this machine.\n"
+    "/ingest PATH adds documents · F1 shows the keys."
+)
+
+
+class QuestionEntry(Static):
+    """One question as the user typed it."""
+
+    def __init__(self, question: str) -> None:
+        super().__init__(question, markup=False)
+
+
+class NoteEntry(Static):
+    """A message from the app (ingest reports, mode switches, a new conversation)."""
+
+    def __init__(self, text: str, *, error: bool = False) -> None:
+        super().__init__(text, markup=False, classes="-error" if error else "")
+
+
+class AnswerEntry(Vertical):
+    """One answer: badge and model, streamed Markdown, routing reasons."""
+
+    class Selected(Message):
+        def __init__(self, entry: AnswerEntry) -> None:
+            super().__init__()
+            self.entry = entry
+
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+        self.answer: Answer | None = None
+        self.error: str | None = None
+        self._stream: MarkdownStream | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="answer-head"):
+            yield Label("…", classes="badge")
+            yield Label("", classes="model")
+            yield Label("thinking…", classes="state")
+        yield Markdown("", open_links=False)
+        yield Static("", classes="reasons", markup=False)
+
+    @property
+    def citations(self) -> list[Citation]:
+        return self.answer.citations if self.answer is not None and self.answer.done else []
+
+    @property
+    def running(self) -> bool:
+        return self.error is None and (self.answer is None or not self.answer.done)
+
+    def begin(self, answer: Answer) -> None:
+        """The route is known: show the badge and start streaming."""
+        self.answer = answer
+        badge = self.query_one(".badge", Label)
+        badge.update("CLOUD" if answer.route == "cloud" else "LOCAL")
+        badge.set_class(answer.route == "cloud", "-cloud")
+        badge.set_class(answer.route != "cloud", "-local")
+        self.query_one(".model", Label).update(answer.model)
+        self.query_one(".state", Label).update("answering…")
+        self._stream = Markdown.get_stream(self.query_one(Markdown))
+
+    async def write(self, piece: str) -> None:
+        if self._stream is not None:
+            await self._stream.write(piece)
+
+    async def finish(self) -> None:
+        """Streaming is over (done or cancelled): show why it went where it went."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        answer = self.answer
+        if answer is None:
+            return
+        self.query_one(".state", Label).update("cancelled" if answer.cancelled else "")
+        self.query_one(".reasons", Static).update("why: " + " · ".join(answer.reasons))
+
+    async def fail(self, message: str) -> None:
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        self.error = message
+        self.add_class("-failed")
+        self.query_one(".state", Label).update("failed")
+        self.query_one(".reasons", Static).update(message)
+
+    def on_click(self) -> None:
+        self.post_message(self.Selected(self))
+
+
+class ChatLog(VerticalScroll, can_focus=True):
+    """The scrolling conversation; keeps the newest entry in view while answers stream."""
+
+    class SelectionChanged(Message):
+        """Another answer (or none) is now the one whose sources are shown."""
+
+        def __init__(self, entry: AnswerEntry | None) -> None:
+            super().__init__()
+            self.entry = entry
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "select(-1)", "Earlier answer", show=False),
+        Binding("down", "select(1)", "Later answer", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.selected: AnswerEntry | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(WELCOME, id="welcome", markup=False)
+
+    def on_mount(self) -> None:
+        self.anchor()
+
+    async def add_question(self, question: str) -> AnswerEntry:
+        """Show a question and an empty answer under it; returns the answer to fill."""
+        entry = AnswerEntry(question)
+        await self.mount_all([QuestionEntry(question), entry])
+        self.scroll_end(animate=False)  # and follow the answer again
+        return entry
+
+    async def add_note(self, text: str, *, error: bool = False) -> None:
+        await self.mount(NoteEntry(text, error=error))
+        self.scroll_end(animate=False)
+
+    @property
+    def answers(self) -> list[AnswerEntry]:
+        return list(self.query(AnswerEntry))
+
+    def select(self, entry: AnswerEntry | None, *, scroll: bool = False) -> None:
+        """Mark ``entry`` as the answer whose sources are shown."""
+        for other in self.answers:
+            other.set_class(other is entry, "-selected")
+        self.selected = entry
+        if entry is not None and scroll:
+            self.scroll_to_widget(entry, animate=False)
+        self.post_message(self.SelectionChanged(entry))
+
+    def action_select(self, step: int) -> None:
+        answers = self.answers
+        if not answers:
+            return
+        if self.selected not in answers:
+            index = len(answers) - 1
+        else:
+            assert self.selected is not None
+            index = max(0, min(len(answers) - 1, answers.index(self.selected) + step))
+        self.release_anchor()
+        self.select(answers[index], scroll=True)
+
+    @on(AnswerEntry.Selected)
+    def _clicked(self, event: AnswerEntry.Selected) -> None:
+        event.stop()
+        self.select(event.entry)
+
+    async def clear(self) -> None:
+        """Start afresh: remove every entry but the welcome text."""
+        await self.query("QuestionEntry, AnswerEntry, NoteEntry").remove()
+        self.select(None)
