@@ -66,6 +66,8 @@ class Answer:
     model: str
     passages: list[Hit]
     timings: dict[str, float] = field(default_factory=dict)
+    messages: list[Message] = field(default_factory=list)
+    """The prompt as sent to the backend (after redaction, if any)."""
     text: str = ""
     done: bool = False
     cancelled: bool = False
@@ -262,7 +264,7 @@ class Assistant:
             messages, mapping = self._redact(messages)
         timings["prompt_ms"] = (time.perf_counter() - t_retrieved) * 1000
         answer = Answer(question, query, decision.route, decision.reasons, backend.name, used,
-                        timings, _t0=t0)  # fmt: skip
+                        timings, messages, _t0=t0)  # fmt: skip
         pieces = backend.stream(
             messages,
             max_tokens=self.settings.llm.max_tokens,
