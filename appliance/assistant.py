@@ -11,6 +11,7 @@ answer appends one line to the audit log. No presentation here: the CLI and TUI 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -91,6 +92,8 @@ class Answer:
                     self.cancelled = True
                     break
         finally:
+            if self._stop.is_set():
+                self.cancelled = True
             self._finish()
 
     def _finish(self) -> None:
@@ -174,17 +177,30 @@ class Assistant:
         if mode not in ("offline", "hybrid"):
             raise ConfigError(f"unknown mode {mode!r}: use offline or hybrid")
         if mode == "hybrid":
-            if self._cloud_factory is None:
-                require_key()
+            require_key()
             from appliance import egress
 
             if egress.is_installed():
                 egress.allow_url(self.cloud_base_url())
         self.mode = mode
 
-    def cloud_base_url(self) -> str:
-        import os
+    def hybrid_unavailable(self) -> str | None:
+        """Why hybrid mode cannot be switched on now (None when it can)."""
+        if not os.environ.get("ANTHROPIC_API_KEY"):
+            return "hybrid mode needs ANTHROPIC_API_KEY in the environment"
+        return None
 
+    @property
+    def embedder(self) -> Any:
+        """The embedder shared by retrieval (and, in the chat app, by ingest)."""
+        if self._embedder is None:
+            from appliance.embedding import Embedder
+
+            emb = self.settings.embedding
+            self._embedder = Embedder(emb.model_dir, emb.device)
+        return self._embedder
+
+    def cloud_base_url(self) -> str:
         from appliance.backends.anthropic import DEFAULT_BASE_URL
 
         return (
@@ -196,7 +212,7 @@ class Assistant:
     @property
     def retriever(self) -> Retriever:
         if self._retriever is None:
-            self._retriever = Retriever(self.settings, embedder=self._embedder)
+            self._retriever = Retriever(self.settings, embedder=self.embedder)
         return self._retriever
 
     def reload_index(self) -> None:

@@ -35,6 +35,8 @@ class IngestSettings(_Section):
     """Tokens shared between neighbouring chunks of the same page."""
     batch_size: int = Field(32, ge=1, le=1024)
     """Chunks embedded per batch."""
+    title_prefix: bool = True
+    """Embed each chunk headed by its document's title (from the file path)."""
     max_file_mb: int = Field(512, ge=1)
     """Files larger than this are skipped with a reason."""
 

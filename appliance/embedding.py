@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from appliance.chunking import HFTokenCounter
+from appliance.chunking import HFTokenCounter, TokenCounter
 from appliance.errors import ModelError
 from appliance.offline import ensure_offline
 from appliance.setup_models import package_dir
@@ -44,6 +44,16 @@ def resolve_model(model_dir: Path | None) -> tuple[str, Path]:
             hint="point embedding.model_dir at a folder with modules.json and the weights",
         )
     return f"local:{path.name}", path
+
+
+class TextEmbedder(Protocol):
+    """What ingest and retrieval need of an embedder (tests pass fakes)."""
+
+    model_id: str
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray: ...
+
+    def token_counter(self) -> TokenCounter: ...
 
 
 class Embedder:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Markdown, OptionList, Static
+from textual.widgets import Input, Markdown, OptionList, Static
 
 from appliance.assistant import Assistant, Citation
 from appliance.backends.base import Message
@@ -53,7 +53,7 @@ def tui_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 def indexed(tmp_path: Path, docs: Path = SAMPLES, **overrides: Any) -> Settings:
     settings = tui_settings(tmp_path, **overrides)
-    ingest([docs], settings, embedder=FakeEmbedder())
+    ingest([docs], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
     return settings
 
 
@@ -80,6 +80,7 @@ class SlowBackend(FakeBackend):
     def __init__(self, reply: str) -> None:
         super().__init__([reply])
         self.waiting = threading.Event()
+        self.stopped = threading.Event()
 
     def stream(
         self,
@@ -95,6 +96,7 @@ class SlowBackend(FakeBackend):
             yield next(pieces)
             self.waiting.set()
             if stop is not None and stop.wait(10):
+                self.stopped.set()
                 return
             yield from pieces
 
@@ -205,8 +207,8 @@ async def test_escape_cancels_a_running_answer(tmp_path: Path) -> None:
         await pilot.press("escape")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert not app.answering
-        assert entry.answer is not None and entry.answer.cancelled
+        assert not app.answering and backend.stopped.is_set()
+        assert entry.cancelled and entry.answer is not None and entry.answer.done
         assert markdown_text(entry).strip() == "Partial"
         assert label_text(entry.query_one(".state", Static)) == "cancelled"
         assert app.history == []  # a cut-off answer is not carried into the conversation
@@ -243,6 +245,29 @@ async def test_source_opens_passage_in_context(tmp_path: Path) -> None:
         assert app.screen.query(".context")  # surrounding text is shown too
         await pilot.press("escape")
         assert not isinstance(app.screen, PassageScreen)
+
+
+async def test_nothing_relevant_says_so_without_sources(tmp_path: Path) -> None:
+    settings = indexed(tmp_path)
+    settings.retrieval.min_score = 1.0  # nothing is close enough
+    backend = FakeBackend(["never used"])
+    app = make_app(settings, backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        entry = await ask(pilot)
+        assert "could not find" in markdown_text(entry)
+        assert not backend.calls
+        assert "no relevant passages" in label_text(entry.query_one(".reasons", Static))
+        pane = app.query_one(SourcesPane)
+        assert pane.citations == []
+        assert "nothing to cite" in label_text(pane.query_one("#no-sources", Static))
+
+
+def test_build_app_makes_its_own_assistant(tmp_path: Path) -> None:
+    app = build_app(tui_settings(tmp_path))  # as `appliance chat` does; nothing loads yet
+    assert isinstance(app, ChatApp) and isinstance(app.assistant, Assistant)
+    assert app.assistant.mode == "offline"
+    with pytest.raises(TypeError):
+        build_app(tui_settings(tmp_path), assistant="not one")
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -409,7 +434,8 @@ async def test_ingest_missing_path_and_palette_prompt(tmp_path: Path) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, PathPrompt)
-        await pilot.press(*str(SAMPLES / "visitor_policy.txt"), "enter")
+        app.screen.query_one(Input).value = str(SAMPLES / "visitor_policy.txt")
+        await pilot.press("enter")
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -538,3 +564,13 @@ async def test_real_models_answer_end_to_end(tmp_path: Path, real_embedder: Any)
         assert answer.text.strip() and markdown_text(entry) == answer.text
         assert app.query_one(SourcesPane).citations
         assert all(c.file == "visitor_policy.txt" for c in entry.citations)
+
+
+async def test_quitting_while_answering_stops_the_answer(tmp_path: Path) -> None:
+    backend = SlowBackend("Partial answer that never finishes.")
+    app = make_app(indexed(tmp_path), backend)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await type_and_submit(pilot, QUESTION)
+        await until(pilot, backend.waiting.is_set)
+        await pilot.press("ctrl+q")
+    assert backend.stopped.wait(2)  # the worker thread does not outlive the app

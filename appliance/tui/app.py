@@ -34,7 +34,6 @@ from appliance.config import Settings
 from appliance.errors import ApplianceError
 from appliance.ingest import IngestReport, Progress, ingest
 from appliance.prompting import Turn
-from appliance.router import require_key
 from appliance.store import Store
 from appliance.tui.chat_log import AnswerEntry, ChatLog
 from appliance.tui.ingest_view import IngestProgress, report_lines
@@ -236,11 +235,12 @@ class ChatApp(App[None]):
                 self._answer_failed, entry, f"unexpected error: {type(exc).__name__}: {exc}"
             )
             return
-        self._from_thread(self._answer_done, entry, answer)
+        # a backend may end quietly on the stop event: Esc counts even if ``cancelled`` is unset
+        self._from_thread(self._answer_done, entry, answer, answer.cancelled or stop.is_set())
 
-    async def _answer_done(self, entry: AnswerEntry, answer: Answer) -> None:
-        await entry.finish()
-        if not answer.cancelled and answer.text.strip():
+    async def _answer_done(self, entry: AnswerEntry, answer: Answer, cancelled: bool) -> None:
+        await entry.finish(cancelled)
+        if not cancelled and answer.text.strip():
             self.history.append(Turn(answer.question, answer.text))
         if answer.route == "local" and answer.model != "none":
             self.query_one(StatusBar).set_model(answer.model)
@@ -308,10 +308,9 @@ class ChatApp(App[None]):
         if self.assistant.mode == "hybrid":
             await self._set_mode("offline")
             return
-        try:
-            require_key()
-        except ApplianceError as exc:
-            self.notify(str(exc), title="Hybrid mode unavailable", severity="error", timeout=10)
+        why_not = self.assistant.hybrid_unavailable()
+        if why_not is not None:
+            self.notify(why_not, title="Hybrid mode unavailable", severity="error", timeout=10)
             return
         warning = HYBRID_WARNING.format(model=self.settings.privacy.claude_model)
         screen = ConfirmScreen(

@@ -54,6 +54,7 @@ class AnswerEntry(Vertical):
         self.question = question
         self.answer: Answer | None = None
         self.error: str | None = None
+        self.cancelled = False
         self._stream: MarkdownStream | None = None
 
     def compose(self) -> ComposeResult:
@@ -87,7 +88,7 @@ class AnswerEntry(Vertical):
         if self._stream is not None:
             await self._stream.write(piece)
 
-    async def finish(self) -> None:
+    async def finish(self, cancelled: bool = False) -> None:
         """Streaming is over (done or cancelled): show why it went where it went."""
         if self._stream is not None:
             await self._stream.stop()
@@ -95,7 +96,8 @@ class AnswerEntry(Vertical):
         answer = self.answer
         if answer is None:
             return
-        self.query_one(".state", Label).update("cancelled" if answer.cancelled else "")
+        self.cancelled = cancelled or answer.cancelled
+        self.query_one(".state", Label).update("cancelled" if self.cancelled else "")
         self.query_one(".reasons", Static).update("why: " + " · ".join(answer.reasons))
 
     async def fail(self, message: str) -> None:

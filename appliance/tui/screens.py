@@ -31,15 +31,13 @@ KEYS: list[tuple[str, str]] = [
     ("Ctrl+T", "switch OFFLINE / HYBRID (asks first; needs a key)"),
     ("F2", "choose the local model"),
     ("Ctrl+P", "command palette (ingest, model, mode, …)"),
-    ("F1  ?", "this help"),
-    ("Ctrl+Q", "quit"),
+    ("F1  ?", "this help (Ctrl+Q quits the app)"),
 ]
 COMMANDS: list[tuple[str, str]] = [
     ("/ingest PATH", "add or update a file or folder in the index"),
     ("/new", "new conversation"),
     ("/model", "choose the local model"),
-    ("/mode", "switch OFFLINE / HYBRID"),
-    ("/help", "this help"),
+    ("/mode", "switch OFFLINE / HYBRID (/help: this help)"),
 ]
 
 
@@ -61,7 +59,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box", classes="modal-box"):
-            yield Label("Keys", classes="modal-title")
+            yield Label("Keys", classes="modal-title", id="help-title")
             with VerticalScroll(id="help-text"):
                 yield Static(_table(KEYS, 8))
                 yield Label("Commands (type them in the input)", classes="modal-subtitle")
