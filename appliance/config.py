@@ -35,8 +35,6 @@ class IngestSettings(_Section):
     """Tokens shared between neighbouring chunks of the same page."""
     batch_size: int = Field(32, ge=1, le=1024)
     """Chunks embedded per batch."""
-    title_prefix: bool = True
-    """Embed each chunk headed by its document's title (from the file path)."""
     max_file_mb: int = Field(512, ge=1)
     """Files larger than this are skipped with a reason."""
 
@@ -58,6 +56,8 @@ class LLMSettings(_Section):
     max_tokens: int = Field(384, ge=16)
     """Longest answer in tokens."""
     temperature: float = Field(0.1, ge=0.0, le=2.0)
+    repeat_penalty: float = Field(1.1, ge=1.0, le=2.0)
+    """Discourages small models from repeating themselves (1.0 = off)."""
     n_threads: int | None = None
     """CPU threads; default all cores."""
 

@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import os
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -251,15 +250,6 @@ class _Writer:
         self.vindex: VectorIndex | None = None
         self.embedder_recorded = False
         self.progress: ProgressFn | None = None
-        self.title_prefix = True
-        self.titles: dict[int, str] = {}
-
-    def embed_text(self, fid: int, chunk: Chunk) -> str:
-        """What the embedder sees: the chunk, headed by its document's title when enabled, so
-        a passage that never names its document (a table, a clause) still matches questions
-        that do ("… for 3M", "… in the lease")."""
-        title = self.titles.get(fid)
-        return f"{title}\n{chunk.text}" if title else chunk.text
 
     def vectors(self) -> VectorIndex:
         if self.vindex is None:
@@ -280,8 +270,6 @@ class _Writer:
             msg.mtime_ns,
         )
         self.seq[fid] = 0
-        if self.title_prefix:
-            self.titles[fid] = document_title(msg.cand.relpath)
         return fid
 
     def add(self, fid: int, chunks: list[Chunk]) -> None:
@@ -304,7 +292,7 @@ class _Writer:
 
     def flush(self) -> None:
         if self.buffer:
-            texts = [self.embed_text(fid, c) for fid, c in self.buffer]
+            texts = [c.text for _, c in self.buffer]
             vecs = self.embedder.encode(texts, batch_size=self.batch_size)
             if not self.embedder_recorded:
                 if self.store.conn.in_transaction:
@@ -389,7 +377,6 @@ def ingest(
         known = store.files()
         writer = _Writer(store, embedder, settings.ingest.batch_size, report)
         writer.progress = progress
-        writer.title_prefix = settings.ingest.title_prefix
         ing = settings.ingest
 
         def make_chunker() -> Chunker:
@@ -469,18 +456,6 @@ def ingest(
         store.close()
     report.seconds = time.perf_counter() - t0
     return report
-
-
-def document_title(relpath: str) -> str:
-    """A readable title from a file's path.
-
-    >>> document_title("contracts/3M_2018_10K.pdf")
-    'contracts / 3M 2018 10K'
-    """
-    parts = [p for p in re.split(r"[\\/]+", relpath) if p]
-    if parts:
-        parts[-1] = parts[-1].rsplit(".", 1)[0]
-    return " / ".join(re.sub(r"[_\s]+", " ", p).strip() for p in parts)
 
 
 def _drain(q: queue.Queue[object], producer: threading.Thread) -> None:

@@ -61,12 +61,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[s
     docs = base / "docs"
     shutil.copytree(SAMPLES, docs / "first")
     extra = base / "extra"
-    for i in range(6):
+    for i in range(8):
         (extra / f"n{i}").mkdir(parents=True)
         (extra / f"n{i}" / f"memo{i}.txt").write_text(
             "\n\n".join(
                 f"Memo {i}, item {j}: the harbour crane {j} needs inspection before winter."
-                for j in range(10)
+                for j in range(20)
             )
         )
     reference = base / "reference-index"
@@ -79,7 +79,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[s
 
 @pytest.mark.parametrize(
     "crash",
-    ["chunks-inserted:3", "file-committed:2", "before-vectors-save", "vectors-written", "timer"],
+    ["chunks-inserted:2", "file-committed:2", "before-vectors-save", "vectors-written", "timer"],
 )
 def test_killed_ingest_recovers(
     tmp_path: Path, corpus: tuple[Path, Path, dict[str, int]], crash: str

@@ -50,6 +50,7 @@ class LlamaOptions(BaseModel):
     n_ctx: int = Field(default=4096, ge=16)
     n_gpu_layers: int = 0
     n_threads: int | None = Field(default=None, ge=1)
+    repeat_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
 
 
 @dataclass
@@ -122,6 +123,7 @@ class LlamaBackend(Backend):
                 n_ctx=llm.n_ctx,
                 n_gpu_layers=llm.n_gpu_layers,
                 n_threads=llm.n_threads,
+                repeat_penalty=llm.repeat_penalty,
             )
         )
 
@@ -148,6 +150,7 @@ class LlamaBackend(Backend):
                 messages=[m.as_dict() for m in messages],  # type: ignore[misc]
                 max_tokens=max_tokens,
                 temperature=temperature,
+                repeat_penalty=self.options.repeat_penalty,
                 stream=True,
             )
             try:
