@@ -69,6 +69,12 @@ class RetrievalSettings(_Section):
     """Hits taken from each method before fusion."""
     rrf_k: int = Field(60, ge=1)
     """Reciprocal-rank-fusion constant."""
+    dense_weight: float = Field(1.0, ge=0.0)
+    """Weight of the dense (meaning) ranking in the fusion."""
+    lexical_weight: float = Field(1.0, ge=0.0)
+    """Weight of the lexical (exact words, bm25) ranking in the fusion."""
+    lexical_candidates: int = Field(5, ge=1, le=1000)
+    """Lexical hits that join the fusion (bm25 is precise only at its very top)."""
     min_score: float = Field(0.2, ge=-1.0, le=1.0)
     """Passages less similar than this (cosine) count as not relevant; none left means the
     answer says the documents do not cover the question instead of guessing."""

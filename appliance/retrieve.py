@@ -31,7 +31,15 @@ _STOPWORDS = frozenset(
     "or our that the their them there these they this to was we were what when where which who "
     "why will with you your".split()
 )
+# Words that frame a question rather than say what it is about; they are rare in documents,
+# so bm25 would weigh them heavily and match passages that merely use them.
+_QUESTION_WORDS = frozenset(
+    "answer answers question questions following assume please give provide explain describe "
+    "tell show shown state using use used based rely relying detail details information "
+    "response respond would should could can may might like if then whether something".split()
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
+_ALNUM = re.compile(r"[^\W\d_]+|\d+")
 
 
 @dataclass
@@ -61,14 +69,18 @@ class Hit:
 def fts_query(text: str, max_terms: int = 32) -> str | None:
     """A safe FTS5 query: every word quoted, OR-ed; None when nothing searchable is left.
 
-    >>> fts_query('lease "notice" NEAR(term) -x*')
-    '"lease" OR "notice" OR "near" OR "term" OR "x"'
+    >>> fts_query('lease "notice" NEAR(term) -x* in FY2018')
+    '"lease" OR "notice" OR "near" OR "term" OR "x" OR "fy2018" OR "fy" OR "2018"'
     """
     terms: list[str] = []
     for word in _WORD.findall(text.lower()):
-        if word in _STOPWORDS or word in terms:
+        if word in _STOPWORDS or word in _QUESTION_WORDS:
             continue
-        terms.append(word)
+        pieces = _ALNUM.findall(word)
+        # "fy2018" also searches "2018"; "q3" also "3" is too short to help, so keep ≥ 2 chars
+        for term in [word, *(p for p in pieces if len(pieces) > 1 and len(p) > 1)]:
+            if term not in terms:
+                terms.append(term)
     if not terms:
         terms = list(dict.fromkeys(w for w in _WORD.findall(text.lower())))
     if not terms:
@@ -173,11 +185,18 @@ class Retriever:
         n = max(cfg.candidates, k)
         allowed = self.allowed_ids(path_glob)
         dense = self.dense(query, n, allowed) if method in ("dense", "hybrid") else []
-        lexical = self.lexical(query, n, allowed) if method in ("lexical", "hybrid") else []
+        if method == "lexical":
+            lexical = self.lexical(query, n, allowed)
+        elif method == "hybrid":
+            # bm25 is precise at its very top (names, codes, exact phrases) and noisy below:
+            # only its best few hits join the fusion.
+            lexical = self.lexical(query, max(cfg.lexical_candidates, 1), allowed)
+        else:
+            lexical = []
         fused: dict[int, float] = {}
-        for ranked in (dense, lexical):
+        for weight, ranked in ((cfg.dense_weight, dense), (cfg.lexical_weight, lexical)):
             for rank, (cid, _) in enumerate(ranked, 1):
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (cfg.rrf_k + rank)
+                fused[cid] = fused.get(cid, 0.0) + weight / (cfg.rrf_k + rank)
         order = sorted(fused, key=lambda c: -fused[c])
         if self.settings.retrieval.reranker_dir is not None and method == "hybrid":
             order = order[: max(k * 4, 20)]
