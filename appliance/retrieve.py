@@ -162,11 +162,15 @@ class Retriever:
         match = fts_query(query)
         if match is None or (allowed is not None and not allowed):
             return []
+        # Rank inside FTS5 first (it keeps only the best LIMIT rows), then drop chunks of files
+        # that are not complete; a few extra rows cover those.
+        limit = n + 16 if allowed is None else max(n * 20, 1000)
         rows = self.store.conn.execute(
-            "SELECT chunks_fts.rowid, bm25(chunks_fts) FROM chunks_fts "
-            "JOIN chunks c ON c.id = chunks_fts.rowid JOIN files f ON f.id = c.file_id "
-            "WHERE chunks_fts MATCH ? AND f.status = 'ok' ORDER BY bm25(chunks_fts) LIMIT ?",
-            (match, n if allowed is None else max(n * 20, 1000)),
+            "SELECT t.rowid, t.score FROM (SELECT rowid, bm25(chunks_fts) AS score "
+            "FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?) t "
+            "JOIN chunks c ON c.id = t.rowid JOIN files f ON f.id = c.file_id "
+            "WHERE f.status = 'ok' ORDER BY t.score",
+            (match, limit),
         ).fetchall()
         out = [(int(r[0]), -float(r[1])) for r in rows if allowed is None or r[0] in allowed]
         return out[:n]
