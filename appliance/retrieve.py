@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -102,8 +103,10 @@ class Retriever:
         self._vectors: VectorIndex | None = None
         self._vectors_generation = -1
         self._reranker: Any = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lexical")
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True)
         self.store.close()
 
     @property
@@ -138,6 +141,11 @@ class Retriever:
         vindex = self.vectors
         if vindex.ntotal == 0:
             return []
+        return self._dense_search(vindex, query, n, allowed)
+
+    def _dense_search(
+        self, vindex: VectorIndex, query: str, n: int, allowed: set[int] | None
+    ) -> list[tuple[int, float]]:
         qvec = self.embedder.encode([query])[0]
         if allowed is None:
             return vindex.search(qvec, n)
@@ -188,15 +196,22 @@ class Retriever:
         k = k or cfg.k
         n = max(cfg.candidates, k)
         allowed = self.allowed_ids(path_glob)
-        dense = self.dense(query, n, allowed) if method in ("dense", "hybrid") else []
-        if method == "lexical":
-            lexical = self.lexical(query, n, allowed)
-        elif method == "hybrid":
-            # bm25 is precise at its very top (names, codes, exact phrases) and noisy below:
-            # only its best few hits join the fusion.
-            lexical = self.lexical(query, max(cfg.lexical_candidates, 1), allowed)
+        if method == "dense":
+            dense, lexical = self.dense(query, n, allowed), []
+        elif method == "lexical":
+            dense, lexical = [], self.lexical(query, n, allowed)
         else:
-            lexical = []
+            # bm25 is precise at its very top (names, codes, exact phrases) and noisy below:
+            # only its best few hits join the fusion. SQLite runs it in a thread while the
+            # query is embedded and FAISS searched (both release the GIL).
+            vindex = self.vectors  # refreshed here: the thread below uses the connection
+            lex_n = max(cfg.lexical_candidates, 1)
+            pending = self._pool.submit(self.lexical, query, lex_n, allowed)
+            try:
+                skip = vindex.ntotal == 0 or (allowed is not None and not allowed)
+                dense = [] if skip else self._dense_search(vindex, query, n, allowed)
+            finally:
+                lexical = pending.result()
         fused: dict[int, float] = {}
         for weight, ranked in ((cfg.dense_weight, dense), (cfg.lexical_weight, lexical)):
             for rank, (cid, _) in enumerate(ranked, 1):
