@@ -31,21 +31,21 @@ test: install
 	$(PY) -m pytest -q
 
 bench: install
-	$(PY) -m appliance.bench
+	$(PY) -m bench
 
 eval: install
 	$(APP) eval samples/eval.jsonl
 
 lint: install
-	$(VENV)/bin/ruff check appliance tests scripts
-	$(VENV)/bin/ruff format --check appliance tests scripts
+	$(VENV)/bin/ruff check appliance bench tests scripts
+	$(VENV)/bin/ruff format --check appliance bench tests scripts
 
 typecheck: install
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff format appliance tests scripts
-	$(VENV)/bin/ruff check --fix appliance tests scripts
+	$(VENV)/bin/ruff format appliance bench tests scripts
+	$(VENV)/bin/ruff check --fix appliance bench tests scripts
 
 test-snapshot-update: install
 	$(PY) -m pytest -q tests/test_tui_snapshots.py --snapshot-update

@@ -86,7 +86,11 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        return int(self.model.get_sentence_embedding_dimension())
+        model = self.model
+        # sentence-transformers 6 renamed the method; older releases only have the old name
+        get = getattr(model, "get_embedding_dimension", None)
+        get = get or model.get_sentence_embedding_dimension
+        return int(get())
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
