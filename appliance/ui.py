@@ -169,12 +169,12 @@ def print_audit(records: list[dict[str, Any]]) -> None:
         return
     table = Table()
     for col in ("#", "time", "mode", "route", "model", "sent", "reasons"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("time", "model", "sent"))
     for r in records:
         sent = r.get("sent")
         table.add_row(
             str(r.get("seq", "?")),
-            str(r.get("time", ""))[:19],
+            str(r.get("time", ""))[:19].replace("T", " "),
             str(r.get("mode", "")),
             str(r.get("decision", "")),
             str(r.get("model", "")),
