@@ -168,8 +168,9 @@ def print_audit(records: list[dict[str, Any]]) -> None:
         out.print("the audit log is empty")
         return
     table = Table()
-    for col in ("#", "time", "mode", "route", "model", "sent", "reasons"):
-        table.add_column(col, no_wrap=col in ("time", "model", "sent"))
+    for col in ("#", "time", "mode", "route", "model", "sent"):
+        table.add_column(col, no_wrap=col != "model")
+    table.add_column("reasons", min_width=24)
     for r in records:
         sent = r.get("sent")
         table.add_row(
