@@ -193,7 +193,8 @@ def _produce(
             notes: list[str] = []
             try:
                 kind, sections = load_file(Path(cand.path), notes, max_bytes=max_bytes)
-                assert st is not None  # load_file raised otherwise
+                if st is None:  # vanished between the scan and now
+                    raise LoadError("cannot read: the file disappeared")
                 sha = file_sha256(cand.path)
                 if prev is not None and prev.sha256 == sha:
                     out.put(_Same(cand, st.st_mtime_ns))
@@ -464,23 +465,16 @@ def _drain(q: queue.Queue[object], producer: threading.Thread) -> None:
             q.get(timeout=0.1)
 
 
-def default_labeler(settings: Settings) -> Labeler | None:
+def default_labeler(settings: Settings) -> Labeler:
     """Sensitivity labels for chunks: detectors on the text, folder/glob rules on the path."""
-    try:
-        from appliance.privacy import Detector, PathRules
-    except ImportError:
-        return None
+    from appliance.privacy import Detector, PathRules, combine, judge, judge_path
+
     detector = Detector.from_settings(settings.privacy)
     rules = PathRules(settings.privacy.sensitive_paths)
 
     def label(relpath: str, chunk: Chunk) -> None:
-        counts: dict[str, int] = {}
-        for finding in detector.scan(chunk.text):
-            counts[finding.detector] = counts.get(finding.detector, 0) + 1
-        rule = rules.match(relpath)
-        if rule is not None:
-            counts[f"rule:{rule}"] = 1
-        chunk.detectors = counts
-        chunk.sensitive = bool(counts)
+        verdict = combine([judge(chunk.text, detector), judge_path(relpath, rules)])
+        chunk.detectors = dict(verdict.reasons)
+        chunk.sensitive = verdict.sensitive
 
     return label
