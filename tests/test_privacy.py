@@ -24,6 +24,7 @@ from appliance.privacy import (
     redact,
     restore,
 )
+from appliance.privacy import credentials as credentials_module
 from appliance.privacy import detectors as detectors_module
 from appliance.privacy import rules as rules_module
 from appliance.privacy import verdict as verdict_module
@@ -449,7 +450,9 @@ def test_main_prints_json_or_a_clean_error(
 
 
 # ------------------------------------------------------------------------------ doc examples
-@pytest.mark.parametrize("module", [detectors_module, rules_module, verdict_module])
+@pytest.mark.parametrize(
+    "module", [detectors_module, credentials_module, rules_module, verdict_module]
+)
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.failed == 0
