@@ -126,15 +126,25 @@ class Retriever:
     def allowed_ids(self, path_glob: str | None) -> set[int] | None:
         if not path_glob:
             return None
-        rows = self.store.conn.execute(
-            "SELECT c.id, f.relpath, f.path FROM chunks c JOIN files f ON f.id = c.file_id "
-            "WHERE f.status = 'ok'"
-        )
-        return {
-            cid
-            for cid, rel, path in rows
+        # Match file paths once per file, then take their chunks.
+        files = [
+            fid
+            for fid, rel, path in self.store.conn.execute(
+                "SELECT id, relpath, path FROM files WHERE status = 'ok'"
+            )
             if fnmatch.fnmatch(rel, path_glob) or fnmatch.fnmatch(path, path_glob)
-        }
+        ]
+        allowed: set[int] = set()
+        for i in range(0, len(files), 500):
+            part = files[i : i + 500]
+            marks = ",".join("?" * len(part))
+            allowed.update(
+                cid
+                for (cid,) in self.store.conn.execute(
+                    f"SELECT id FROM chunks WHERE file_id IN ({marks})", part
+                )
+            )
+        return allowed
 
     # -- the two methods ---------------------------------------------------------------------
     def dense(self, query: str, n: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
