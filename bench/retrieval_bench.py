@@ -11,9 +11,8 @@ with the two pieces of dense search (query embedding, FAISS) timed on their own.
 The dense numbers measure speed only (random vectors carry no meaning); the lexical ones use
 realistic term statistics, which is what decides FTS5's cost. On the 100k index (not with
 ``--quick``) alternatives are timed too, as subclasses of ``Retriever`` here (the library is
-unchanged): torch and FAISS on one thread for the query, the lexical query run in a second
-thread beside the dense one, and dropping very common words from the lexical query (their
-document frequency read from ``fts5vocab``). For the lexical variants,
+unchanged): dropping very common words from the lexical query (their document frequency read
+from ``fts5vocab``), or keeping only the rarest few. For the lexical variants,
 "shared" is the part of the shipped lexical top 5 they also return. All timings are
 interleaved query by query, so load from elsewhere hits every variant alike. Left out:
 relevance (``appliance eval`` measures it), path filters, the reranker.
@@ -21,21 +20,19 @@ relevance (``appliance eval`` measures it), path filters, the reranker.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 
 from appliance.chunking import Chunk
-from appliance.config import Settings, load_settings
+from appliance.config import load_settings
 from appliance.embedding import DEFAULT_MODEL_ID
-from appliance.retrieve import Hit, Method, Retriever, fts_query
+from appliance.retrieve import Method, Retriever, fts_query
 from appliance.store import Store
 from appliance.vectors import VectorIndex
 from bench.corpus import queries, synthetic_chunks
@@ -166,88 +163,15 @@ class ThreeRarestTerms(DropCommonTerms):
     max_terms = 3
 
 
-def concurrent(base: type[Retriever]) -> type[Retriever]:
-    """``base`` with hybrid search running its lexical query in a worker thread.
-
-    The worker searches through a twin retriever with its own SQLite connection (WAL lets
-    readers run side by side; one shared connection would serialise the two on its mutex),
-    so FTS5 scores on one core while the main thread embeds the query and searches FAISS on
-    the other: hybrid latency becomes about the longer of the two instead of their sum. The
-    worker asks for the most lexical hits ``search`` can want; ``lexical`` hands out the top
-    n of them. Same results as ``base``.
-    """
-
-    class Concurrent(base):  # type: ignore[valid-type,misc]
-        def __init__(self, settings: Settings, **kw: Any) -> None:
-            super().__init__(settings, **kw)
-            twin_store = Store.open(self.store.index_dir)
-            self.twin = base(settings, embedder=self.embedder, store=twin_store)
-            self.pool = ThreadPoolExecutor(1, thread_name_prefix="lexical")
-            self.ahead: tuple[str, int, Future[list[tuple[int, float]]]] | None = None
-
-        def search(
-            self,
-            query: str,
-            k: int | None = None,
-            *,
-            path_glob: str | None = None,
-            method: Method = "hybrid",
-        ) -> list[Hit]:
-            if method == "hybrid" and not path_glob:
-                cfg = self.settings.retrieval
-                most = max(cfg.candidates, getattr(cfg, "lexical_candidates", 0), k or cfg.k)
-                self.ahead = (query, most, self.pool.submit(self.twin.lexical, query, most))
-            try:
-                return super().search(query, k, path_glob=path_glob, method=method)
-            finally:
-                self.ahead = None
-
-        def lexical(
-            self, query: str, n: int, allowed: set[int] | None = None
-        ) -> list[tuple[int, float]]:
-            ahead = self.ahead
-            if ahead is not None and ahead[0] == query and n <= ahead[1] and allowed is None:
-                return ahead[2].result()[:n]
-            return super().lexical(query, n, allowed)
-
-        def close(self) -> None:
-            self.pool.shutdown()
-            self.twin.close()
-            super().close()
-
-    Concurrent.__name__ = f"Concurrent{base.__name__}"
-    return Concurrent
-
-
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """torch and FAISS on one thread each for the duration (both are process-wide settings)."""
-    import faiss
-    import torch
-
-    torch_before = torch.get_num_threads()
-    faiss_before = faiss.omp_get_max_threads()
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(torch_before)
-        faiss.omp_set_num_threads(faiss_before)
-
-
 # -- measuring ----------------------------------------------------------------------------------
 Fn = Callable[[str], object]
 
 
-def searcher(retriever: Retriever, method: Method = "hybrid", *, one_thread: bool = False) -> Fn:
+def searcher(retriever: Retriever, method: Method = "hybrid") -> Fn:
     """``retriever.search(query, 5, method=method)`` as a function of the query."""
 
     def search(q: str) -> object:
-        if not one_thread:
-            return retriever.search(q, 5, method=method)
-        with single_threaded():
-            return retriever.search(q, 5, method=method)
+        return retriever.search(q, 5, method=method)
 
     return search
 
@@ -294,7 +218,7 @@ def measure(
             }
             for name, v in variants.items():
                 method = cast(Method, name.split(",")[0])
-                fns[name] = searcher(v, method, one_thread=name.endswith("1 thread"))
+                fns[name] = searcher(v, method)
             reference = {q: {c for c, _ in shipped.lexical(q, 5)} for q in qs}
             for name, v in variants.items():
                 if name.startswith("lexical"):
@@ -308,14 +232,13 @@ def measure(
 
 
 ALTERNATIVES: dict[str, type[Retriever]] = {  # "method, what": the class that does it
-    "hybrid, 1 thread": Retriever,
-    "dense, 1 thread": Retriever,
-    "hybrid, lexical ‖ dense, 1 thread": concurrent(Retriever),
     "lexical, drop words in >10% of chunks": DropCommonTerms,
     "lexical, at most 3 rarest words": ThreeRarestTerms,
-    "hybrid, drop >10% words, lexical ‖ dense, 1 thread": concurrent(DropCommonTerms),
+    "hybrid, drop >10% words": DropCommonTerms,
 }
-"""Prototypes timed on the largest index; "1 thread": torch and FAISS on one thread each."""
+"""Prototypes timed on the largest index. The shipped retriever already runs the lexical query
+beside the dense one and the query's torch/FAISS work on one thread; these only change which
+words the lexical query keeps (and so its results)."""
 
 
 def lexical_matches(index_dir: Path, qs: list[str]) -> float:
