@@ -55,3 +55,8 @@ class EgressBlocked(ApplianceError, ConnectionRefusedError):
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message, hint)
         self.errno = errno.ECONNREFUSED
+
+
+class PrivacyBlocked(ApplianceError):
+    """The last privacy check found something sensitive in a request about to leave the
+    machine, and stopped it. The message names detectors and rules, never the values."""

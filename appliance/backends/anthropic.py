@@ -19,13 +19,13 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.backends.base import Backend, Message
-from appliance.errors import EgressBlocked, ModelError
+from appliance.errors import EgressBlocked, ModelError, PrivacyBlocked
 
 if TYPE_CHECKING:
     from appliance.config import PrivacySettings
@@ -73,6 +73,12 @@ class AnthropicBackend(Backend):
         self.last_request_bytes = b""
         """The JSON body of the last request, exactly as sent; set once the endpoint answers
         (empty when the request never got through)."""
+        self.attempts: list[bytes] = []
+        """Every request body of the current turn handed to the network, retries included,
+        recorded just before it is sent (so a lost response or a retry is still counted)."""
+        self.gate: Callable[[bytes], None] | None = None
+        """Called with each request body just before it is sent; raising stops the send
+        (the privacy router's last check of the exact bytes on the wire)."""
         self.last_payload: dict[str, Any] = {}
         """The arguments of the last request, before the SDK serialised them."""
         self._client = anthropic.Anthropic(
@@ -80,7 +86,9 @@ class AnthropicBackend(Backend):
             base_url=self.base_url,
             timeout=self.options.timeout,
             max_retries=self.options.max_retries,
-            http_client=anthropic.DefaultHttpxClient(event_hooks={"response": [self._record]}),
+            http_client=anthropic.DefaultHttpxClient(
+                event_hooks={"request": [self._before_send], "response": [self._record]}
+            ),
         )
 
     @classmethod
@@ -113,6 +121,7 @@ class AnthropicBackend(Backend):
             payload["system"] = system
         self.last_payload = payload
         self.last_request_bytes = b""
+        self.attempts = []
         try:
             with self._client.messages.stream(**payload) as events:
                 for text in events.text_stream:
@@ -121,6 +130,14 @@ class AnthropicBackend(Backend):
                         break
         except self._sdk.AnthropicError as exc:
             raise self._error(exc) from None
+
+    def _before_send(self, request: Any) -> None:
+        if request.method != "POST":
+            return
+        body = bytes(request.content)
+        if self.gate is not None:
+            self.gate(body)  # raises to stop the send; nothing is recorded as sent
+        self.attempts.append(body)
 
     def _record(self, response: Any) -> None:
         # On the response, not the request: a request the egress guard or a dead network
@@ -132,7 +149,7 @@ class AnthropicBackend(Backend):
         """A user-facing error for an SDK exception."""
         cause: BaseException | None = exc
         while cause is not None:  # the guard's refusal, wrapped by httpx and the SDK
-            if isinstance(cause, EgressBlocked):
+            if isinstance(cause, (EgressBlocked, PrivacyBlocked)):
                 return cause
             cause = cause.__cause__ or cause.__context__
         sdk = self._sdk
