@@ -11,6 +11,7 @@ answer appends one line to the audit log. No presentation here: the CLI and TUI 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -21,12 +22,13 @@ from typing import Any
 from appliance.audit import AuditLog
 from appliance.backends.base import Backend, Message
 from appliance.config import Settings
-from appliance.errors import ConfigError
+from appliance.errors import ConfigError, PrivacyBlocked
 from appliance.prompting import NOT_FOUND, Turn, build_messages, cited_numbers, standalone_query
 from appliance.retrieve import Hit, Retriever
-from appliance.router import Decision, Router, require_key
+from appliance.router import Decision, Router, request_strings, require_key
 
 __all__ = ["Answer", "Assistant", "Citation", "Turn"]
+log = logging.getLogger("appliance.assistant")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     messages: list[Message] = field(default_factory=list)
     """The prompt as sent to the backend (after redaction, if any)."""
+    sensitive: bool = False
+    """The turn was judged sensitive (whatever the mode): it and what follows stay local."""
     text: str = ""
     done: bool = False
     cancelled: bool = False
@@ -109,6 +113,10 @@ class Answer:
         for _ in self:
             pass
         return self.text
+
+    def turn(self) -> Turn:
+        """This exchange as history for the next question, with the route it took."""
+        return Turn(self.question, self.text, self.route, self.sensitive)
 
     def cancel(self) -> None:
         """Stop generating (safe from another thread); the text so far is kept."""
@@ -261,26 +269,29 @@ class Assistant:
         timings = {"retrieve_ms": (t_retrieved - t0) * 1000}
         if not relevant:
             answer = Answer(question, query, "local", [*decision.reasons, "no relevant passages"],
-                            "none", [], timings, _t0=t0)  # fmt: skip
+                            "none", [], timings, sensitive=decision.sensitive, _t0=t0)  # fmt: skip
             answer._pieces = iter([NOT_FOUND])
             answer._on_done = lambda a: self._audit(a, decision, None)
             return answer
 
         backend = self.cloud_backend() if decision.route == "cloud" else self.local_backend(model)
-        messages, used = build_messages(
-            question,
-            relevant,
-            history,
-            count_tokens=backend.count_tokens,
-            context_length=backend.context_length,
-            answer_tokens=self.settings.llm.max_tokens,
-        )
-        mapping: dict[str, str] = {}
-        if decision.redact:
-            messages, mapping = self._redact(messages)
+        messages, used, mapping = self._prompt(backend, decision, question, relevant, history)
+        if not backend.is_local:
+            # The last gate: the exact text about to leave, through the classifier once more.
+            blocked = self.router.gate_text(m.content for m in messages)
+            if blocked.sensitive:
+                log.warning("last privacy gate stopped a cloud request; answering locally")
+                found = [f"{n} ×{c} in request" for n, c in sorted(blocked.reasons.items())]
+                decision = Decision("local", True, ["last gate: kept local", *found,
+                                    *decision.reasons], blocked.reasons)  # fmt: skip
+                backend = self.local_backend(model)
+                messages, used, mapping = self._prompt(backend, decision, question, relevant,
+                                                       history)  # fmt: skip
+            else:
+                _set_gate(backend, self._wire_gate)
         timings["prompt_ms"] = (time.perf_counter() - t_retrieved) * 1000
         answer = Answer(question, query, decision.route, decision.reasons, backend.name, used,
-                        timings, messages, _t0=t0)  # fmt: skip
+                        timings, messages, sensitive=decision.sensitive, _t0=t0)  # fmt: skip
         pieces = backend.stream(
             messages,
             max_tokens=self.settings.llm.max_tokens,
@@ -290,6 +301,39 @@ class Assistant:
         answer._pieces = _restoring(pieces, mapping) if mapping else pieces
         answer._on_done = lambda a: self._audit(a, decision, backend)
         return answer
+
+    def _prompt(
+        self,
+        backend: Backend,
+        decision: Decision,
+        question: str,
+        hits: list[Hit],
+        history: Sequence[Turn],
+    ) -> tuple[list[Message], list[Hit], dict[str, str]]:
+        """The messages for ``backend`` (redacted when the decision says so), the passages that
+        fit, and the placeholder mapping."""
+        messages, used = build_messages(
+            question,
+            hits,
+            history,
+            count_tokens=backend.count_tokens,
+            context_length=backend.context_length,
+            answer_tokens=self.settings.llm.max_tokens,
+        )
+        mapping: dict[str, str] = {}
+        if decision.redact and not backend.is_local:
+            messages, mapping = self._redact(messages)
+        return messages, used, mapping
+
+    def _wire_gate(self, body: bytes) -> None:
+        """Called by the cloud backend with each request body just before it is sent."""
+        verdict = self.router.gate_text(request_strings(body))
+        if verdict.sensitive:
+            names = ", ".join(f"{n} ×{c}" for n, c in sorted(verdict.reasons.items()))
+            raise PrivacyBlocked(
+                f"stopped a request to the cloud: it holds something sensitive ({names})",
+                hint="nothing was sent; ask again in offline mode",
+            )
 
     def _redact(self, messages: list[Message]) -> tuple[list[Message], dict[str, str]]:
         from appliance.privacy import redact
@@ -330,6 +374,12 @@ class Assistant:
                 "cancelled": answer.cancelled,
             }
         )
+
+
+def _set_gate(backend: Backend, gate: Callable[[bytes], None]) -> None:
+    """Give a cloud backend the last check of its request bytes, where it supports one."""
+    if hasattr(backend, "gate"):
+        backend.gate = gate
 
 
 def _relevant(hit: Hit, min_score: float) -> bool:

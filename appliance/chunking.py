@@ -82,6 +82,25 @@ def _trim(text: str, a: int, b: int) -> tuple[int, int]:
     return a, b
 
 
+_SPACE = re.compile(r"\s")
+
+
+def _word_boundary(text: str, lo: int, end: int) -> int:
+    """``end``, moved back to the last whitespace after the middle of ``text[lo:end]`` when it
+    falls inside a word; unchanged when there is no such space (a very long token run).
+
+    >>> _word_boundary("alpha beta gamma", 0, 13)
+    10
+    """
+    if end >= len(text) or text[end].isspace() or text[end - 1].isspace():
+        return end
+    floor = lo + (end - lo) // 2
+    for at in range(end - 1, floor, -1):
+        if _SPACE.match(text[at]):
+            return at
+    return end
+
+
 class Chunker:
     """Packs units into chunks of at most ``max_tokens`` tokens with ``overlap``."""
 
@@ -110,16 +129,21 @@ class Chunker:
                 if n <= self.max_tokens:
                     units.append((sa, sb, n))
                     continue
-                # A run-on sentence (tables, lists without punctuation): cut at token windows.
-                lo = bisect.bisect_right(tok_ends, sa)
+                # A run-on sentence (tables, lists without punctuation): cut into token
+                # windows, each ending at a space when one is within reach (never inside a
+                # word, so a card number or an IBAN is not split between two chunks).
                 hi = bisect.bisect_right(tok_ends, sb)
-                step = self.max_tokens
-                for i in range(lo, hi, step):
-                    a = sa if i == lo else tok_ends[i - 1]
-                    b = sb if i + step >= hi else tok_ends[i + step - 1]
-                    a, b = _trim(text, a, b)
+                pos = sa
+                while pos < sb:
+                    i = bisect.bisect_right(tok_ends, pos)
+                    if i + self.max_tokens >= hi:
+                        end = sb
+                    else:
+                        end = _word_boundary(text, pos, tok_ends[i + self.max_tokens - 1])
+                    a, b = _trim(text, pos, end)
                     if a < b:
-                        units.append((a, b, min(step, hi - i)))
+                        units.append((a, b, ntok(a, b)))
+                    pos = end
         return units
 
     def chunk(self, section: Section) -> Iterator[Chunk]:

@@ -20,15 +20,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from appliance.chunking import Chunk, Chunker
 from appliance.config import Settings
 from appliance.crashpoints import crash_point
 from appliance.embedding import Embedder, TextEmbedder
 from appliance.errors import ConfigError, LoadError
+from appliance.loaders.base import Section
 from appliance.store import FileRecord, Store
 from appliance.vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from appliance.privacy import Verdict
 
 
 @dataclass
@@ -158,7 +162,8 @@ class _Same:
 
 
 _DONE = object()
-Labeler = Callable[[str, Chunk], None]
+Labeler = Callable[[Candidate, Section, list[Chunk]], None]
+"""Sets ``sensitive`` and ``detectors`` on the chunks of one section of a file, in place."""
 
 
 def _produce(
@@ -208,9 +213,10 @@ def _produce(
                 for section in sections:
                     if section.page is not None:
                         pages.add(section.page)
-                    for chunk in chunker.chunk(section):
-                        if labeler is not None:
-                            labeler(cand.relpath, chunk)
+                    chunks = list(chunker.chunk(section))
+                    if labeler is not None and chunks:
+                        labeler(cand, section, chunks)
+                    for chunk in chunks:
                         batch.append(chunk)
                         if len(batch) >= 64:
                             out.put(_Chunks(batch))
@@ -448,11 +454,15 @@ def ingest(
                 vindex.generation = store.generation
         if writer.vindex is not None and writer.vindex.dirty:
             crash_point("before-vectors-save")
-            writer.vindex.save(store.index_dir)
-        elif store.dimension is not None and not VectorIndex.in_step(store):
-            # A crash last time left the vector file behind SQLite: repair it now.
-            VectorIndex.load(store)
-            report.rebuilt_vectors = True
+            writer.vindex.save(store)
+        elif store.dimension is not None and not VectorIndex.intact(store):
+            # A crash left the vector file behind SQLite, or it is damaged (readers only rebuild
+            # it in memory): repair it now, under the writer lock.
+            vindex, rebuilt = VectorIndex.load(store)
+            vindex.save(store)
+            report.rebuilt_vectors |= rebuilt
+        # Removed text must not survive in the files: merge FTS5, truncate the WAL.
+        store.purge_removed()
     finally:
         store.close()
     report.seconds = time.perf_counter() - t0
@@ -466,15 +476,28 @@ def _drain(q: queue.Queue[object], producer: threading.Thread) -> None:
 
 
 def default_labeler(settings: Settings) -> Labeler:
-    """Sensitivity labels for chunks: detectors on the text, folder/glob rules on the path."""
-    from appliance.privacy import Detector, PathRules, combine, judge, judge_path
+    """Sensitivity labels from the privacy classifier, the same one the router asks.
 
-    detector = Detector.from_settings(settings.privacy)
-    rules = PathRules(settings.privacy.sensitive_paths)
+    Each section (a page) is scanned whole, once, before its chunks are labelled: a chunk is
+    sensitive when it overlaps anything found in its page (so a value cut by a chunk boundary,
+    or the middle of a key block, is labelled in every chunk it touches), or when its file is
+    (a folder rule on any of its paths, a sensitive file name).
+    """
+    from appliance.privacy import Classifier, combine
 
-    def label(relpath: str, chunk: Chunk) -> None:
-        verdict = combine([judge(chunk.text, detector), judge_path(relpath, rules)])
-        chunk.detectors = dict(verdict.reasons)
-        chunk.sensitive = verdict.sensitive
+    classifier = Classifier(settings.privacy)
+    last: dict[str, Verdict] = {}  # the current file's verdict, judged once per file
+
+    def label(cand: Candidate, section: Section, chunks: list[Chunk]) -> None:
+        whole = last.get(cand.path)
+        if whole is None:
+            last.clear()
+            whole = last[cand.path] = classifier.file(cand.relpath, cand.path)
+        findings = classifier.section_findings(section.text)
+        for chunk in chunks:
+            start, end = chunk.start - section.start, chunk.end - section.start
+            verdict = combine([classifier.overlapping(findings, start, end), whole])
+            chunk.detectors = dict(verdict.reasons)
+            chunk.sensitive = verdict.sensitive
 
     return label

@@ -35,10 +35,17 @@ _FOLLOW_UP = re.compile(
 
 @dataclass(frozen=True)
 class Turn:
-    """One finished exchange of a conversation."""
+    """One finished exchange of a conversation, and the route it took.
+
+    ``sensitive`` remembers that the turn was judged sensitive when it was asked (its
+    question, passages, file names, folder rules or an earlier turn): such a turn never goes
+    to the cloud, and neither does anything after it in the same conversation.
+    """
 
     question: str
     answer: str
+    route: str = "local"
+    sensitive: bool = False
 
 
 def standalone_query(question: str, history: Sequence[Turn]) -> str:

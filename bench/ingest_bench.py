@@ -165,10 +165,10 @@ def pipeline_vs_bare(docs: Path, index_dir: Path, embedder: Embedder) -> Pipelin
     labeler = default_labeler(settings)
     label_time = [0.0]
 
-    def timed_labeler(relpath: str, chunk: Any) -> None:
+    def timed_labeler(cand: Any, section: Any, chunks: Any) -> None:
         t = time.perf_counter()
         if labeler is not None:
-            labeler(relpath, chunk)
+            labeler(cand, section, chunks)
         label_time[0] += time.perf_counter() - t
 
     with Stopwatch() as sw:

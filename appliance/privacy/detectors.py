@@ -32,6 +32,7 @@ from appliance.privacy.credentials import (
     jwts,
     private_keys,
 )
+from appliance.privacy.normalize import normalize
 from appliance.privacy.numbers import CONTEXT_IDS, cards, codici_fiscali, ibans, ssns_dashed
 from appliance.privacy.records import DOB_TRIGGERS, MRN_TRIGGERS, dobs, mrns
 
@@ -133,6 +134,20 @@ class Detector:
         return cls(settings.terms, settings.patterns, regions)
 
     def scan(self, text: str) -> list[Finding]:
+        """What the detectors find in ``text``, as spans of ``text`` itself.
+
+        Detection runs on the folded text (``normalize``: Unicode spaces, dashes, digits,
+        full-width forms and look-alike letters made plain, invisible characters dropped);
+        each finding is mapped back, so it covers the characters as written.
+        """
+        folded = normalize(text)
+        findings = self._scan(folded.text)
+        if folded.origins is None:
+            return findings
+        mapped = {Finding(f.detector, *folded.original(f.start, f.end)) for f in findings}
+        return sorted(mapped, key=lambda f: (f.start, f.end, f.detector))
+
+    def _scan(self, text: str) -> list[Finding]:
         found: set[Finding] = set()
         digits = _DIGIT.search(text) is not None
         lowered = text.lower()

@@ -74,12 +74,24 @@ class PathRules:
         return cls(list(settings.sensitive_paths))
 
     def match(self, relpath: str) -> str | None:
-        parts = tuple(s.lower() for s in _segments(relpath))
+        return self._match(relpath, anywhere=False)
+
+    def match_any_tail(self, path: str) -> str | None:
+        """Like ``match``, with every folder above the file taken as a possible root, so an
+        anchored rule matches wherever its folder sits in an absolute path.
+
+        >>> PathRules(["hr/**"]).match_any_tail("/home/ana/docs/hr/2024/review.md")
+        'hr/**'
+        """
+        return self._match(path, anywhere=True)
+
+    def _match(self, path: str, *, anywhere: bool) -> str | None:
+        parts = tuple(s.lower() for s in _segments(path))
         if not parts:
             return None
         for glob in self.globs:
             segments = tuple(s.lower() for s in _segments(glob))
-            anchored = "/" in glob.strip().rstrip("/")
+            anchored = "/" in glob.strip().rstrip("/") and not anywhere
             if anchored:
                 if _match_from(segments, parts):
                     return glob
