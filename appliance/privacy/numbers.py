@@ -1,14 +1,20 @@
 """Numbers that identify a person's money or state records, each checked by python-stdnum.
 
-Covers ``card`` (13-19 digits, spaces or dashes, Luhn-valid, with a card network's prefix and
-length), ``iban`` (country format and mod-97 check), ``us_ssn`` (``123-45-6789`` alone, other
-layouts after "SSN"), ``it_codice_fiscale`` (its shape and check letter are distinctive enough
-alone) and, only after their own context word because a bare number is too ambiguous:
-``gb_nhs``, ``gb_nino``, ``ca_sin``, ``nl_bsn``, ``in_aadhaar``, ``es_dni``, ``fr_nir``.
+Covers ``card`` (12-19 digits, Luhn-valid, with spaces, dashes or dots between digit groups: a
+major network's prefix and length alone; Maestro, Visa Electron, RuPay and other many-length
+issuers when grouped like a card, 4-4-4-4 or 4-6-5; any other Luhn-valid run only after a card
+word such as "card", "visa", "debit", "cc" or "PAN"), ``iban`` (any case, spaces or dashes;
+country format and mod-97 check), ``us_ssn`` (``123-45-6789`` or ``123 45 6789`` alone,
+``123456789`` and other layouts after "SSN", "social", "SS#", "tax id", "TIN" or "taxpayer id"),
+``it_codice_fiscale`` (its shape and check letter are distinctive enough alone) and, only after
+their own context word because a bare number is too ambiguous: ``gb_nhs``, ``gb_nino``,
+``ca_sin``, ``nl_bsn``, ``in_aadhaar``, ``es_dni``, ``fr_nir``.
 
-Leaves out lower-case IBANs, obfuscated digits ("four one one one ..."), other countries' ids,
-and any number that is only a phone number (``contact``) or a medical record number
-(``records``).
+Non-ASCII spaces, dashes and digits are folded before these run (``normalize``). Leaves out a
+bare ungrouped Luhn-valid run of no known network ("ref 100000000000009": 1 in 10 random
+numbers pass Luhn), dot-separated runs not grouped like a card ("1.234.567.890.123"), obfuscated
+digits ("four one one one ..."), other countries' ids, and any number that is only a phone
+number (``contact``) or a medical record number (``records``).
 """
 
 from __future__ import annotations
@@ -32,80 +38,154 @@ from stdnum.us import ssn as us_ssn
 from appliance.privacy.base import GAP, Finder, Span, context_finder
 
 # ---------------------------------------------------------------------------- cards
-# Not the digits of a decimal fraction ("8.031683612216888") nor part of a longer run.
-_DIGIT_RUN = re.compile(r"(?<![\w-])(?<!\d[.,])\d(?:[ -]?\d){12,}(?![\w-]|[ -]\d|[.,]\d)")
+# Digits with single spaces, dashes or dots between them (NBSP, thin and zero-width spaces are
+# plain after ``normalize``); not the digits of a decimal fraction ("8.031683612216888") nor
+# part of a longer run or word.
+_DIGIT_RUN = re.compile(r"(?<![\w-])(?<!\d[.,])\d(?:[ .-]?\d){11,}(?![\w-]|[ .-]\d|[.,]\d)")
+_GROUP = re.compile(r"\d+")
+# Words that make a number a card number; looked for just before it.
+_CARD_CONTEXT = re.compile(
+    r"(?i)(?<![a-z])(?:cards?|visa|master\s?card|amex|american\s+express|discover|jcb|diners|"
+    r"maestro|union\s?pay|mir|rupay|troy|elo|cc|ccn|cc#|credit|debit|pan|cardholder|"
+    r"kreditkarte|karte|carte|tarjeta|cartão|carta)(?![a-z])"
+)
+
+STRONG, WEAK, UNKNOWN = 2, 1, 0
 
 
-def _card_network(number: str) -> bool:
-    """Whether ``number`` (digits only) has the prefix and length of a real card network."""
+def _card_network(number: str) -> int:
+    """How surely ``number`` (12-19 digits) is a card by its issuer prefix and length.
+
+    ``STRONG``: a major network's prefix with a length it issues (accepted alone, with Luhn);
+    ``WEAK``: a network that issues many lengths (Maestro 12-19, Visa 14-18, RuPay...), needs a
+    card-like grouping or a card word; ``UNKNOWN``: needs a card word.
+
+    >>> [_card_network(n) for n in ("4111111111111111", "675964982643", "1234567890123")]
+    [2, 1, 0]
+    """
     n, p2, p3, p4 = len(number), int(number[:2]), int(number[:3]), int(number[:4])
-    if number[0] == "4":  # Visa
-        return n in (13, 16, 19)
-    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:  # Mastercard
-        return n == 16
+    if number[0] == "4":  # Visa (Electron, V Pay...)
+        return STRONG if n in (13, 16, 19) else WEAK
+    if 2200 <= p4 <= 2204:  # Mir
+        return STRONG if n >= 16 else UNKNOWN
+    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:  # Mastercard, 5- and 2-series
+        return STRONG if n == 16 else UNKNOWN
     if p2 in (34, 37):  # American Express
-        return n == 15
-    if p2 in (36, 38, 39) or 300 <= p3 <= 305:  # Diners Club
-        return n in (14, 16)
+        return STRONG if n == 15 else UNKNOWN
+    if p2 in (36, 38, 39) or 300 <= p3 <= 305 or p4 == 3095:  # Diners Club
+        return STRONG if n in (14, 16) else WEAK if n >= 14 else UNKNOWN
     if 3528 <= p4 <= 3589:  # JCB
-        return 16 <= n <= 19
-    # Discover, UnionPay, Maestro and the other 6x/50/56-58 issuers
-    return (number[0] == "6" or p2 in (50, 56, 57, 58)) and n in (16, 19)
+        return STRONG if n >= 16 else UNKNOWN
+    if p4 == 9792:  # Troy
+        return STRONG if n == 16 else UNKNOWN
+    if number[0] == "6" or p2 in (50, 56, 57, 58):
+        # Discover, UnionPay, RuPay, Maestro and the other 6x/50/56-58 issuers
+        return STRONG if n in (16, 19) else WEAK
+    if p2 in (81, 82) or p3 == 508:  # RuPay
+        return WEAK if n == 16 else UNKNOWN
+    if number[0] == "1" and n == 15:  # UATP
+        return WEAK
+    return UNKNOWN
 
 
-def _is_card(number: str) -> bool:
-    return (
-        13 <= len(number) <= 19
-        and len(set(number)) > 1
-        and _card_network(number)
-        and luhn.is_valid(number)
-    )
+def _card_grouping(lengths: list[int]) -> bool:
+    """Whether digit groups are laid out like a card's: 4-4-4-4(-3), 4-4-4, 4-6-5, 4-6-4."""
+    if len(lengths) < 3 or lengths[0] != 4:
+        return False
+    if lengths in ([4, 6, 5], [4, 6, 4]):
+        return True
+    return all(g == 4 for g in lengths[1:-1]) and 1 <= lengths[-1] <= 4
+
+
+def _is_card(number: str, grouped: bool, context: bool) -> bool:
+    if not 12 <= len(number) <= 19 or len(set(number)) < 2 or not luhn.is_valid(number):
+        return False
+    tier = _card_network(number)
+    return context or (tier == STRONG and len(number) >= 13) or (tier == WEAK and grouped)
 
 
 def cards(text: str) -> Iterator[Span]:
+    """Luhn-valid card numbers of every network, 12-19 digits, grouped or not.
+
+    >>> find = lambda text: [text[s:e] for s, e in cards(text)]
+    >>> find("6759 6498 2648"), find("order 675964982648"), find("debit 675964982648")
+    (['6759 6498 2648'], [], ['675964982648'])
+    """
     for m in _DIGIT_RUN.finditer(text):
         run = m.group()
+        dotted = "." in run
+        context: bool | None = None
         # A run may hold a card and its neighbours ("4111 1111 1111 1111 12/27"): try windows of
         # whole digit groups, longest first, from each group on.
-        groups = list(re.finditer(r"\d+", run))
+        groups = list(_GROUP.finditer(run))
         i = 0
         while i < len(groups):
             for j in range(len(groups) - 1, i - 1, -1):
                 digits = "".join(g.group() for g in groups[i : j + 1])
                 if len(digits) > 19:
                     continue
-                if _is_card(digits):
+                if len(digits) < 12:
+                    break
+                grouped = _card_grouping([len(g.group()) for g in groups[i : j + 1]])
+                if dotted and not grouped:
+                    continue  # "1.234.567.890.123" is an amount, not a card
+                if context is None:
+                    at = m.start() + groups[i].start()
+                    context = _CARD_CONTEXT.search(text, max(0, at - 40), at) is not None
+                if _is_card(digits, grouped, context):
                     yield m.start() + groups[i].start(), m.start() + groups[j].end()
                     i = j
-                    break
-                if len(digits) < 13:
                     break
             i += 1
 
 
 # ---------------------------------------------------------------------------- IBAN
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,32}(?![a-z0-9])")
+# Any case ("gb29nwbk..."), spaces or dashes between characters; validated by mod-97 and the
+# country's format, shortened until valid when the greedy match took a following word.
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){11,32}(?![A-Za-z0-9])")
+# The IBAN registry's countries (python-stdnum's iban.dat): a cheap test before the checksum.
+_IBAN_COUNTRIES = frozenset(
+    "AD AE AL AT AZ BA BE BG BH BI BR BY CH CR CY CZ DE DJ DK DO EE EG ES FI FK FO FR GB GE GI "
+    "GL GR GT HN HR HU IE IL IQ IS IT JO KW KZ LB LC LI LT LU LV LY MC MD ME MK MN MR MT MU NI "
+    "NL NO OM PK PL PS PT QA RO RS RU SA SC SD SE SI SK SM SO ST SV TL TN TR UA VA VG XK YE".split()
+)
 
 
 def ibans(text: str) -> Iterator[Span]:
-    for m in _IBAN.finditer(text):
-        # The greedy match may have swallowed a following capitalised word: shorten until valid.
-        value = m.group()
+    """IBANs in any case and with spaces or dashes.
+
+    >>> text = "pay gb29-nwbk-6016-1331-9268-19 or Gb29 Nwbk 6016 1331 9268 19 today"
+    >>> [text[s:e] for s, e in ibans(text)]
+    ['gb29-nwbk-6016-1331-9268-19', 'Gb29 Nwbk 6016 1331 9268 19']
+    """
+    pos = 0
+    while (m := _IBAN.search(text, pos)) is not None:
+        value, pos = m.group(), m.start() + 1
+        if value[:2].upper() not in _IBAN_COUNTRIES:
+            continue
+        # The greedy match may have taken what follows (a word, the next IBAN): shorten it.
         for end in range(len(value), 14, -1):
-            if value[end - 1] == " ":
-                continue
-            if std_iban.is_valid(value[:end]):
+            if value[end - 1] not in " -" and std_iban.is_valid(value[:end]):
                 yield m.start(), m.start() + end
+                pos = m.start() + end
                 break
 
 
 # ---------------------------------------------------------------------------- national ids
-_SSN_DASHED = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])")
+# "536-90-4399" or "536 90 4399" alone: the 3-2-4 grouping is distinctive; not inside a longer
+# run of digit groups ("123 536 90 4399 12") nor a date or a phone number.
+_SSN_GROUPED = re.compile(r"(?<![\w.,/-])(?<!\d[ -])\d{3}([ -])\d{2}\1\d{4}(?![\w/-]|[ .,-]\d)")
 
 
 def ssns_dashed(text: str) -> Iterator[Span]:
-    for m in _SSN_DASHED.finditer(text):
-        if us_ssn.is_valid(m.group()):
+    """US SSNs written 3-2-4 with dashes or spaces, validated by python-stdnum.
+
+    >>> text = "ssn 536-90-4399, 536 90 4399; not 000 12 3456 nor 536 90 4399 12"
+    >>> [text[s:e] for s, e in ssns_dashed(text)]
+    ['536-90-4399', '536 90 4399']
+    """
+    for m in _SSN_GROUPED.finditer(text):
+        if us_ssn.is_valid(m.group().replace(" ", "")):
             yield m.span()
 
 
@@ -143,10 +223,11 @@ class ContextId:
 CONTEXT_IDS = [
     ContextId(
         "us_ssn",
-        r"(?i:\bssn\b|\bss#|\bsocial\s+security\b)",
-        r"\d{3}[ -]?\d{2}[ -]?\d{4}",
+        r"(?i:\bssn\b|\bss\s?#|\bss\s+no\b|\bsocial(?:\s+security)?\b|\btax\s*id\b|\btin\b|"
+        r"\btaxpayer\s+id(?:entification)?\b)",
+        r"\d{3}[ .-]?\d{2}[ .-]?\d{4}",
         us_ssn.is_valid,
-        ("ssn", "ss#", "social security"),
+        ("ssn", "ss", "social", "tax", "tin"),
     ),
     ContextId("gb_nhs", r"\bNHS\b", r"\d{3}[ -]?\d{3}[ -]?\d{4}", gb_nhs.is_valid, ("nhs",)),
     ContextId(
