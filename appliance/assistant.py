@@ -184,12 +184,14 @@ class Assistant:
         """Switch between ``offline`` and ``hybrid``; hybrid needs an API key."""
         if mode not in ("offline", "hybrid"):
             raise ConfigError(f"unknown mode {mode!r}: use offline or hybrid")
+        from appliance import egress
+
         if mode == "hybrid":
             require_key()
-            from appliance import egress
-
-            if egress.is_installed():
-                egress.allow_url(self.cloud_base_url())
+            # Refuses a clear-text remote endpoint; opens the endpoint (and its proxy).
+            egress.allow_endpoint(self.cloud_base_url())
+        else:
+            egress.revoke_all()  # leaving hybrid: the endpoint and its proxy are closed again
         self.mode = mode
 
     def hybrid_unavailable(self) -> str | None:

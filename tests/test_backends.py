@@ -455,7 +455,7 @@ def test_guard_allow_and_idempotence() -> None:
 @pytest.mark.usefixtures("guard")
 def test_anthropic_through_the_guard(claude: AnthropicBackend) -> None:
     assert claude.complete(QUESTION, max_tokens=16, temperature=0)  # loopback: allowed
-    remote = AnthropicBackend(base_url="http://10.255.255.1:9", api_key="k", max_retries=0)
+    remote = AnthropicBackend(base_url="https://10.255.255.1:9", api_key="k", max_retries=0)
     with pytest.raises(EgressBlocked):
         remote.complete(QUESTION, max_tokens=16, temperature=0)
     with pytest.raises(EgressBlocked, match=r"api\.anthropic\.com:443"):

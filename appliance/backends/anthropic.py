@@ -70,6 +70,9 @@ class AnthropicBackend(Backend):
         self.base_url = (
             self.options.base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
         )
+        from appliance.egress import check_endpoint
+
+        check_endpoint(self.base_url)  # no API key or text in clear text to another machine
         self.last_request_bytes = b""
         """The JSON body of the last request, exactly as sent; set once the endpoint answers
         (empty when the request never got through)."""
