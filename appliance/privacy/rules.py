@@ -13,8 +13,9 @@ segment at a time, in the spirit of ``.gitignore``:
 - ``**`` as a whole segment matches any number of folders, none included (``**/payroll*``);
   ``*``, ``?`` and ``[...]`` never cross a ``/``.
 
-Matching ignores case, so ``HR/**`` also catches ``hr/``: for a privacy rule a match too many
-is the safe mistake. Negated patterns (``!keep.txt``) are not supported; they are rejected.
+Matching ignores case, so ``HR/**`` also catches ``hr/``, and paths are folded like text before
+detection (full-width letters, Cyrillic look-alikes, invisible characters): for a privacy rule a
+match too many is the safe mistake. Negated patterns (``!keep.txt``) are not supported; they are rejected.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from functools import lru_cache
 
 from appliance.config import PrivacySettings
 from appliance.errors import ConfigError
+from appliance.privacy.normalize import normalize
 
 
 def _segments(path: str) -> list[str]:
@@ -86,7 +88,8 @@ class PathRules:
         return self._match(path, anywhere=True)
 
     def _match(self, path: str, *, anywhere: bool) -> str | None:
-        parts = tuple(s.lower() for s in _segments(path))
+        # Folded like text before detection: a folder "һr" with a Cyrillic "һ" is still "hr".
+        parts = tuple(s.lower() for s in _segments(normalize(path).text))
         if not parts:
             return None
         for glob in self.globs:
