@@ -60,3 +60,25 @@ def test_blank_section_gives_nothing() -> None:
 def test_overlap_must_be_smaller_than_size() -> None:
     with pytest.raises(ValueError):
         Chunker(WordCounter(), 10, 10)
+
+
+def test_run_on_text_is_never_cut_inside_a_word_with_the_real_tokenizer() -> None:
+    """Long text without punctuation (a table row dump, an OCR'd form) is cut into token
+    windows; with the embedder's word-piece tokenizer a window may end mid-word, which would
+    split a card number or an IBAN between two chunks. Cuts land on spaces instead."""
+    from appliance.chunking import HFTokenCounter
+    from appliance.embedding import default_model_dir
+
+    counter = HFTokenCounter(default_model_dir())
+    words = [
+        "Interdepartmental", "reconciliation", "GB82WEST12345698765432", "4111111111111111",
+        "unbelievably", "counterintuitive", "acknowledgements", "photosynthesis",
+    ]  # fmt: skip
+    text = " ".join(itertools.islice(itertools.cycle(words), 600))
+    chunks = list(Chunker(counter, 64, 0).chunk(Section(None, 0, text)))
+    assert len(chunks) > 5
+    for c in chunks:
+        assert text[c.start : c.end] == c.text
+        assert c.start == 0 or text[c.start - 1] == " ", text[c.start - 5 : c.start + 5]
+        assert c.end == len(text) or text[c.end] == " ", text[c.end - 5 : c.end + 5]
+        assert len(counter.offsets(c.text)) <= 64
