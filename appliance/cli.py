@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from appliance import egress
+from appliance import egress, safetext
 from appliance.config import Settings, load_settings
 from appliance.errors import ApplianceError, ConfigError
 from appliance.offline import ensure_offline
@@ -198,10 +198,11 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         answer.read()
         print(json.dumps(answer.to_json()))
         return 0
+    cleaner = safetext.StreamCleaner()  # the answer may echo escape sequences from a document
     for piece in answer:
-        sys.stdout.write(piece)
+        sys.stdout.write(cleaner.feed(piece))
         sys.stdout.flush()
-    sys.stdout.write("\n")
+    sys.stdout.write(cleaner.flush() + "\n")
     print_answer_footer(answer)
     return 0
 
@@ -338,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return COMMANDS[args.command](args, settings)
     except ApplianceError as exc:
-        print(f"appliance: error: {exc}", file=sys.stderr)
+        print(f"appliance: error: {safetext.clean(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("appliance: interrupted", file=sys.stderr)

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from appliance.ingest import IngestReport
 from appliance.ingest import Progress as Event
+from appliance.safetext import clean, name
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -58,14 +59,14 @@ class IngestDisplay:
             self.chunks += event.count
             self._bar.update(self._task, chunks=self.chunks)
         elif event.kind == "file":
-            self._bar.update(self._task, advance=1, current=event.path[-40:])
+            self._bar.update(self._task, advance=1, current=escape(name(event.path[-40:])))
 
 
 def print_ingest_summary(report: IngestReport) -> None:
     for f in report.failed:
-        err.print(f"[red]failed[/] {f.path}: {f.reason}")
+        err.print(f"[red]failed[/] {escape(name(f.path))}: {escape(clean(f.reason))}")
     for path, note in report.notes:
-        err.print(f"[yellow]note[/] {path}: {note}")
+        err.print(f"[yellow]note[/] {escape(name(path))}: {escape(clean(note))}")
     out.print(
         f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
         f"removed {report.removed}, failed {len(report.failed)} · {report.chunks} chunks"
@@ -79,19 +80,19 @@ def print_status(stats: dict[str, Any]) -> None:
     table.add_column()
     last = stats.get("last_ingest")
     rows = [
-        ("index", stats.get("index_dir", "")),
+        ("index", name(str(stats.get("index_dir", "")))),
         ("files", str(stats["files"])),
         ("chunks", f"{stats['chunks']} ({stats.get('sensitive_chunks', 0)} sensitive)"),
-        ("embedding model", f"{stats['embedding_model']} ({stats['dimension']} dims)"),
+        ("embedding model", f"{clean(stats['embedding_model'])} ({stats['dimension']} dims)"),
         ("size on disk", f"{stats['size_bytes'] / 1e6:.1f} MB"),
         (
             "last ingest",
             dt.datetime.fromtimestamp(last).isoformat(" ", "seconds") if last else "never",
         ),
-        ("folders", ", ".join(stats.get("roots", [])) or "-"),
+        ("folders", ", ".join(name(r) for r in stats.get("roots", [])) or "-"),
     ]
     for k, v in rows:
-        table.add_row(k, v)
+        table.add_row(k, escape(v))
     out.print(table)
 
 
@@ -101,30 +102,35 @@ def print_answer_footer(answer: Any) -> None:
     if sources:
         out.print("\n[bold]Sources[/]")
     for c in sources:
-        snippet = " ".join(c.text.split())
+        snippet = " ".join(clean(c.text).split())
         snippet = snippet[:110] + ("…" if len(snippet) > 110 else "")
-        out.print(f"[bold][{c.n}][/] {escape(c.where)}  [dim]{escape(snippet)}[/]")
+        out.print(f"[bold][{c.n}][/] {escape(name(c.where))}  [dim]{escape(snippet)}[/]")
     where = "LOCAL" if answer.route == "local" else "CLOUD"
     out.file.flush()
-    err.print(f"[dim]{where} · {answer.model} · {'; '.join(answer.reasons)}[/]")
+    detail = escape(clean(f"{answer.model} · {'; '.join(answer.reasons)}"))
+    err.print(f"[dim]{where} · {detail}[/]")
 
 
 def print_models(rows: list[dict[str, Any]], models_dir: Any) -> None:
     if not rows:
-        err.print(f"no .gguf models in {models_dir}: run `make install` or drop one there")
+        err.print(
+            f"no .gguf models in {escape(name(str(models_dir)))}: "
+            "run `make install` or drop one there"
+        )
         return
-    table = Table(title=f"models in {models_dir}")
+    table = Table(title=f"models in {escape(name(str(models_dir)))}")
     for col in ("", "name", "size", "quant", "context", "chat template"):
         table.add_column(col, no_wrap=col == "name")
     for r in rows:
         if r["error"]:
-            table.add_row("", r["name"], "", "", "", f"[red]{escape(r['error'])}[/]")
+            error = escape(clean(r["error"]))
+            table.add_row("", escape(name(r["name"])), "", "", "", f"[red]{error}[/]")
             continue
         table.add_row(
             "*" if r["default"] else "",
-            r["name"],
+            escape(name(r["name"])),
             f"{r['size_bytes'] / 1e6:.0f} MB",
-            r["quantisation"] or "?",
+            escape(clean(r["quantisation"] or "?")),
             str(r["context_length"] or "?"),
             "yes" if r["chat_template"] else "[yellow]no[/]",
         )
@@ -135,9 +141,9 @@ def print_models(rows: list[dict[str, Any]], models_dir: Any) -> None:
 def print_checks(checks: list[Any]) -> None:
     for c in checks:
         mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
-        out.print(f"{mark} {c.name}: {escape(c.detail)}")
+        out.print(f"{mark} {c.name}: {escape(clean(c.detail))}")
         if not c.ok and c.fix:
-            out.print(f"      fix: {escape(c.fix)}")
+            out.print(f"      fix: {escape(clean(c.fix))}")
 
 
 def print_eval(result: dict[str, Any]) -> None:
@@ -158,9 +164,9 @@ def print_privacy_eval(result: dict[str, Any]) -> None:
         f"recall {result['recall']:.3f}"
     )
     for text in result.get("false_negatives", []):
-        out.print(f"[red]missed[/] {escape(text[:100])}")
+        out.print(f"[red]missed[/] {escape(clean(text[:100]))}")
     for text in result.get("false_positives", []):
-        out.print(f"[yellow]false alarm[/] {escape(text[:100])}")
+        out.print(f"[yellow]false alarm[/] {escape(clean(text[:100]))}")
 
 
 def print_audit(records: list[dict[str, Any]]) -> None:
@@ -174,12 +180,17 @@ def print_audit(records: list[dict[str, Any]]) -> None:
     for r in records:
         sent = r.get("sent")
         table.add_row(
-            str(r.get("seq", "?")),
-            str(r.get("time", ""))[:19].replace("T", " "),
-            str(r.get("mode", "")),
-            str(r.get("decision", "")),
-            str(r.get("model", "")),
-            f"{sent['bytes']} B" if sent else "-",
-            escape("; ".join(r.get("reasons", []))),
+            *(
+                escape(clean(v))  # a tampered log is as untrusted as a document
+                for v in (
+                    str(r.get("seq", "?")),
+                    str(r.get("time", ""))[:19].replace("T", " "),
+                    str(r.get("mode", "")),
+                    str(r.get("decision", "")),
+                    str(r.get("model", "")),
+                    f"{sent['bytes']} B" if sent else "-",
+                    "; ".join(map(str, r.get("reasons", []))),
+                )
+            ),
         )
     out.print(table)

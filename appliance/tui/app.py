@@ -34,6 +34,7 @@ from appliance.config import Settings
 from appliance.errors import ApplianceError
 from appliance.ingest import IngestReport, Progress, ingest
 from appliance.prompting import Turn
+from appliance.safetext import clean
 from appliance.store import Store
 from appliance.tui.chat_log import AnswerEntry, ChatLog
 from appliance.tui.ingest_view import IngestProgress, report_lines
@@ -115,6 +116,10 @@ class ChatApp(App[None]):
             self._answer.cancel()
         if self._ingest_stop is not None:
             self._ingest_stop.set()
+
+    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
+        """Notifications quote file names, model names and error text: plain, cleaned text."""
+        super().notify(clean(message), markup=markup, **kwargs)
 
     def _model_label(self) -> str:
         name = self.model or default_model_file(self.settings)

@@ -15,11 +15,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Label, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from appliance.assistant import Answer, Citation
+from appliance.safetext import StreamCleaner, clean
 
 WELCOME = (
     "Ask a question about your documents. In OFFLINE mode nothing leaves this machine.\n"
@@ -31,14 +33,14 @@ class QuestionEntry(Static):
     """One question as the user typed it."""
 
     def __init__(self, question: str) -> None:
-        super().__init__(question, markup=False)
+        super().__init__(clean(question), markup=False)
 
 
 class NoteEntry(Static):
     """A message from the app (ingest reports, mode switches, a new conversation)."""
 
     def __init__(self, text: str, *, error: bool = False) -> None:
-        super().__init__(text, markup=False, classes="-error" if error else "")
+        super().__init__(clean(text), markup=False, classes="-error" if error else "")
 
 
 class AnswerEntry(Vertical):
@@ -56,6 +58,7 @@ class AnswerEntry(Vertical):
         self.error: str | None = None
         self.cancelled = False
         self._stream: MarkdownStream | None = None
+        self._cleaner = StreamCleaner()  # answers may echo escape sequences from documents
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="answer-head"):
@@ -80,17 +83,21 @@ class AnswerEntry(Vertical):
         badge.update("CLOUD" if answer.route == "cloud" else "LOCAL")
         badge.set_class(answer.route == "cloud", "-cloud")
         badge.set_class(answer.route != "cloud", "-local")
-        self.query_one(".model", Label).update(answer.model)
+        self.query_one(".model", Label).update(Content(clean(answer.model)))
         self.query_one(".state", Label).update("answering…")
         self._stream = Markdown.get_stream(self.query_one(Markdown))
 
     async def write(self, piece: str) -> None:
-        if self._stream is not None:
-            await self._stream.write(piece)
+        text = self._cleaner.feed(piece)
+        if self._stream is not None and text:
+            await self._stream.write(text)
 
     async def finish(self, cancelled: bool = False) -> None:
         """Streaming is over (done or cancelled): show why it went where it went."""
+        rest = self._cleaner.flush()
         if self._stream is not None:
+            if rest:
+                await self._stream.write(rest)
             await self._stream.stop()
             self._stream = None
         answer = self.answer
@@ -98,7 +105,7 @@ class AnswerEntry(Vertical):
             return
         self.cancelled = cancelled or answer.cancelled
         self.query_one(".state", Label).update("cancelled" if self.cancelled else "")
-        self.query_one(".reasons", Static).update("why: " + " · ".join(answer.reasons))
+        self.query_one(".reasons", Static).update(clean("why: " + " · ".join(answer.reasons)))
 
     async def fail(self, message: str) -> None:
         if self._stream is not None:
@@ -107,7 +114,7 @@ class AnswerEntry(Vertical):
         self.error = message
         self.add_class("-failed")
         self.query_one(".state", Label).update("failed")
-        self.query_one(".reasons", Static).update(message)
+        self.query_one(".reasons", Static).update(clean(message))
 
     def on_click(self) -> None:
         self.post_message(self.Selected(self))

@@ -12,14 +12,15 @@ from textual.containers import Horizontal
 from textual.widgets import Label, ProgressBar
 
 from appliance.ingest import IngestReport, Progress
+from appliance.safetext import clean, name
 
 
 def report_lines(target: str, report: IngestReport) -> list[str]:
     """The CLI's summary: failed files with reasons, notes, then the counts."""
-    lines = [f"failed {f.path}: {f.reason}" for f in report.failed]
-    lines += [f"note {path}: {note}" for path, note in report.notes]
+    lines = [f"failed {name(f.path)}: {clean(f.reason)}" for f in report.failed]
+    lines += [f"note {name(path)}: {clean(note)}" for path, note in report.notes]
     lines.append(
-        f"Ingested {target}: added {report.added}, updated {report.updated}, "
+        f"Ingested {name(target)}: added {report.added}, updated {report.updated}, "
         f"unchanged {report.unchanged}, removed {report.removed}, failed {len(report.failed)}"
         f" · {report.chunks} chunks in {report.seconds:.1f}s"
     )
@@ -42,7 +43,7 @@ class IngestProgress(Horizontal):
 
     def start(self, target: str) -> None:
         self.files = self.chunks = self.failed = 0
-        self.query_one("#ingest-label", Label).update(f"ingesting {target}")
+        self.query_one("#ingest-label", Label).update(f"ingesting {name(target)}")
         self.query_one(ProgressBar).update(total=None, progress=0)
         self.query_one("#ingest-detail", Label).update("scanning…")
         self.display = True

@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from appliance.backends.gguf_info import ModelInfo
+from appliance.safetext import clean, name
 
 KEYS: list[tuple[str, str]] = [
     ("Enter", "ask the question (or run a /command)"),
@@ -76,10 +77,10 @@ def model_prompt(info: ModelInfo, current: bool) -> Content:
         f"{info.size_bytes / 1e6:.0f} MB",
         "chat template" if info.has_chat_template else "no chat template (ChatML)",
     ]
-    second = info.error or " · ".join(f for f in facts if f)
+    second = clean(info.error or " · ".join(f for f in facts if f))
     return Content.assemble(
         ("● " if current else "  ", "bold $success"),
-        (info.path.name, "bold"),
+        (name(info.path.name), "bold"),
         "\n  ",
         (second, "$text-error" if info.error else "dim"),
     )
@@ -101,7 +102,7 @@ class ModelPicker(ModalScreen[str | None]):
             yield Label("Local model", classes="modal-title")
             if not self.models:
                 yield Static(
-                    f"No .gguf model files in {self.models_dir}/. Copy one there (or run "
+                    f"No .gguf model files in {name(self.models_dir)}/. Copy one there (or run "
                     "`make install`) and open this again.",
                     markup=False,
                 )
@@ -112,7 +113,9 @@ class ModelPicker(ModalScreen[str | None]):
                 options.append(Option(model_prompt(m, current), m.path.name, m.error is not None))
             yield OptionList(*options, id="model-list")
             yield Label(
-                f"From {self.models_dir}/ · Enter chooses · Esc closes", classes="modal-hint"
+                f"From {name(self.models_dir)}/ · Enter chooses · Esc closes",
+                classes="modal-hint",
+                markup=False,
             )
 
     def on_mount(self) -> None:

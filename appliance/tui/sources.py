@@ -21,6 +21,7 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from appliance.assistant import Citation
+from appliance.safetext import clean, name
 from appliance.tui.passages import Passage
 
 NO_SOURCES = "Sources of the selected answer show here."
@@ -37,9 +38,9 @@ def citation_prompt(c: Citation) -> Content:
     page = f"page {c.page} · " if c.page is not None else ""
     return Content.assemble(
         (f"[{c.n}] ", "bold $accent"),
-        (c.file, "bold"),
+        (name(c.file), "bold"),
         (f"\n{page}score {c.score:.3f}\n", "$text-muted"),
-        (snippet(c.text, 120), "italic"),
+        (snippet(clean(c.text), 120), "italic"),
     )
 
 
@@ -109,14 +110,18 @@ class PassageScreen(ModalScreen[None]):
         c = p.citation
         page = f", page {c.page}" if c.page is not None else ""
         with Vertical(id="passage-box", classes="modal-box"):
-            yield Label(f"[{c.n}] {c.file}{page} · score {c.score:.3f}", classes="modal-title")
+            yield Label(
+                f"[{c.n}] {name(c.file)}{page} · score {c.score:.3f}",
+                classes="modal-title",
+                markup=False,
+            )
             with VerticalScroll(id="passage-text"):
-                if p.before.strip():
-                    before = ("…" if p.more_before else "") + p.before.strip()
+                if clean(p.before).strip():
+                    before = ("…" if p.more_before else "") + clean(p.before).strip()
                     yield Static(before, classes="context", markup=False)
-                yield Static(p.cited.strip(), id="cited", markup=False)
-                if p.after.strip():
-                    after = p.after.strip() + ("…" if p.more_after else "")
+                yield Static(clean(p.cited).strip(), id="cited", markup=False)
+                if clean(p.after).strip():
+                    after = clean(p.after).strip() + ("…" if p.more_after else "")
                     yield Static(after, classes="context", markup=False)
             if not p.complete:
                 yield Label(

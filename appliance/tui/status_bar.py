@@ -10,6 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label
 
+from appliance.safetext import name
+
 
 def index_summary(stats: dict[str, object] | None) -> str:
     """``{"files": 3, "chunks": 40}`` → ``"3 files · 40 chunks"``; None → ``"no index yet"``."""
@@ -34,7 +36,7 @@ class StatusBar(Horizontal):
         label.set_class(mode != "hybrid", "-offline")
 
     def set_model(self, model: str) -> None:
-        self.query_one("#status-model", Label).update(f"model {model}")
+        self.query_one("#status-model", Label).update(f"model {name(model)}")
 
     def set_index(self, stats: dict[str, object] | None) -> None:
         self.query_one("#status-index", Label).update(f"index {index_summary(stats)}")
