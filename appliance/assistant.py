@@ -357,8 +357,23 @@ class Assistant:
             return
         sent = None
         if backend is not None and not backend.is_local:
-            body: bytes = getattr(backend, "last_request_bytes", b"") or b""
-            sent = {"sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)}
+            # Every request body handed to the network (retries included, recorded before it
+            # was sent), so a retried request or one whose answer never came is still counted.
+            answered: bytes = getattr(backend, "last_request_bytes", b"") or b""
+            attempts: list[bytes] = list(getattr(backend, "attempts", None) or [])
+            if not attempts and answered:
+                attempts = [answered]
+            body = answered or (attempts[-1] if attempts else b"")
+            sent = {
+                "sha256": hashlib.sha256(body).hexdigest(),
+                "bytes": len(body),
+                "attempts": len(attempts),
+                "total_bytes": sum(len(a) for a in attempts),
+                "per_attempt": [
+                    {"bytes": len(a), "sha256": hashlib.sha256(a).hexdigest()} for a in attempts
+                ],
+                "answered": bool(answered),
+            }
         self.audit.append(
             {
                 "mode": self.mode,
@@ -371,7 +386,7 @@ class Assistant:
                 else ("local" if backend.is_local else "cloud"),
                 "model": answer.model,
                 "sent": sent,
-                "question_sha256": hashlib.sha256(answer.question.encode()).hexdigest(),
+                "question_hmac": self.audit.question_hmac(answer.question),
                 "passages": len(answer.passages),
                 "cancelled": answer.cancelled,
             }

@@ -147,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("-n", type=int, default=20, help="how many (default 20)")
     a.add_argument("--json", action="store_true", help="print JSON lines")
     _common(a)
-    a = audit.add_parser("verify", help="check the hash chain: detects edits, removals, reorders")
+    a = audit.add_parser(
+        "verify", help="check each line's MAC and the chain: edits, forgeries, removed lines"
+    )
     a.add_argument("--json", action="store_true", help="print JSON")
     _common(a)
 
@@ -309,10 +311,13 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
         result = log.verify()
         if args.json:
             print(json.dumps(result.__dict__))
-        elif result.ok:
-            print(f"audit log intact: {result.lines} lines, hash chain verified")
+            return 0 if result.ok else 1
+        if result.ok:
+            print(f"audit log intact: {result.lines} lines, each authenticated with the audit key")
         else:
-            print(f"audit log TAMPERED: {result.problem}")
+            print(f"audit log TAMPERED ({result.kind}): {result.problem}")
+        for note in result.notes:
+            print(f"  note: {note}")
         return 0 if result.ok else 1
     records = log.records()[-args.n :] if args.n > 0 else []
     if args.json:

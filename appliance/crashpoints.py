@@ -2,8 +2,9 @@
 
 ``APPLIANCE_CRASH_AT=name[:n]`` makes the n-th call of ``crash_point(name)`` SIGKILL the
 process, so tests can kill a real ingest subprocess at exact moments (mid-file, after a
-commit, between writing and renaming the vector file). Unset (always, for users) it costs one
-dictionary lookup.
+commit, between writing and renaming the vector file; ``audit-line-written`` between an audit
+line and its head, ``audit-head-written`` between the head and the copy outside the index).
+Unset (always, for users) it costs one dictionary lookup.
 """
 
 from __future__ import annotations

@@ -175,10 +175,12 @@ def print_audit(records: list[dict[str, Any]]) -> None:
         return
     table = Table()
     for col in ("#", "time", "mode", "route", "model", "sent"):
-        table.add_column(col, no_wrap=col != "model")
+        table.add_column(
+            col, no_wrap=col not in ("model", "sent"), min_width=9 if col == "sent" else None
+        )
     table.add_column("reasons", min_width=24)
     for r in records:
-        sent = r.get("sent")
+        sent, reasons = r.get("sent"), r.get("reasons")
         table.add_row(
             *(
                 escape(clean(v))  # a tampered log is as untrusted as a document
@@ -188,9 +190,22 @@ def print_audit(records: list[dict[str, Any]]) -> None:
                     str(r.get("mode", "")),
                     str(r.get("decision", "")),
                     str(r.get("model", "")),
-                    f"{sent['bytes']} B" if sent else "-",
-                    "; ".join(map(str, r.get("reasons", []))),
+                    _audit_sent(sent),
+                    "; ".join(map(str, reasons)) if isinstance(reasons, list) else "",
                 )
             ),
         )
     out.print(table)
+
+
+def _audit_sent(sent: Any) -> str:
+    """``812 B``; ``812 B ×3`` when the SDK retried; ``no reply`` when no answer came back."""
+    if not isinstance(sent, dict):
+        return "-"
+    text = f"{sent.get('bytes', '?')} B"
+    attempts = sent.get("attempts")
+    if isinstance(attempts, int) and attempts > 1:
+        text += f" ×{attempts}"
+    if attempts and sent.get("answered") is False:
+        text += "\nno reply"
+    return text

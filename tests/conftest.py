@@ -54,6 +54,15 @@ class FakeEmbedder:
         return WordCounter()
 
 
+@pytest.fixture(autouse=True)
+def _audit_key_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit key (and its per-index records) in a temporary folder, never ~/.config."""
+    key = tmp_path_factory.getbasetemp() / "audit-key" / "audit.key"
+    monkeypatch.setenv("APPLIANCE_AUDIT_KEY_FILE", str(key))
+
+
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()

@@ -4,8 +4,10 @@
 for ``"stream": true`` (``message_start``, ``content_block_start``, ``ping``,
 ``content_block_delta``/``text_delta``, ``content_block_stop``, ``message_delta``,
 ``message_stop``: the shapes the official SDK parses). A wrong ``x-api-key`` gets a 401 with
-an Anthropic-shaped error body; ``fail_with`` makes the next replies an API error. Every request
-(headers and raw body) is recorded.
+an Anthropic-shaped error body; ``fail_with`` makes the next replies an API error;
+``drop_connections = n`` makes the next n message requests be read, then the connection closed
+without any response (a lost response: the SDK retries). Every request (headers and raw body)
+is recorded.
 
     with FakeAnthropicServer(reply="Hi there.") as server:
         backend = AnthropicBackend(base_url=server.url, api_key=server.api_key)
@@ -16,9 +18,11 @@ thinking blocks, token counting, other endpoints (404).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,6 +55,8 @@ class FakeAnthropicServer:
         """(HTTP status, error type, message) returned instead of an answer while set."""
         self.delta_delay = 0.0
         """Seconds to wait between text deltas when streaming."""
+        self.drop_connections = 0
+        """How many of the next message requests to read and then hang up on, unanswered."""
         self._ids = itertools.count(1)
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -112,6 +118,12 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         if self.path.split("?")[0] != "/v1/messages":
             return self._error(404, "not_found_error", f"Not found: {self.path}")
+        if fake.drop_connections > 0:  # the request arrived; the response is lost
+            fake.drop_connections -= 1
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return None
         # Older SDKs send ``x-api-key``; anthropic 2.x sends the key as ``Authorization: Bearer``.
         bearer = (self.headers.get("authorization") or "").removeprefix("Bearer ")
         if fake.api_key not in (self.headers.get("x-api-key"), bearer):
