@@ -2,13 +2,16 @@
 
 Questions are answered in a worker thread that iterates the streamed ``Answer`` and hands
 each piece to the UI thread, so the UI stays responsive; Esc cancels (``answer.cancel()``).
-Finished exchanges become the ``history`` of the next question until a new conversation.
+Finished exchanges become the ``history`` of the next question until a new conversation, and
+are saved (``appliance.conversations``) with the route each took: ``/chats`` lists saved
+conversations, ``/open NAME`` reopens one. A conversation with a sensitive turn stays local
+(the router's rule); the status bar and a note say so.
 Ingest runs in another worker with a progress bar; afterwards the index is reloaded and the
 status bar refreshed. Every core call is wrapped: an ``ApplianceError`` (or any unexpected
 exception) becomes an error notification, never a traceback.
 
 Left out on purpose: anything a CLI user could not also do (no logic beyond presentation),
-persisting conversations, and editing settings.
+and editing settings.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,6 +35,7 @@ from textual.worker import Worker, WorkerState
 
 from appliance.assistant import Answer, Assistant
 from appliance.config import Settings
+from appliance.conversations import Conversation, Conversations, new_name
 from appliance.errors import ApplianceError
 from appliance.ingest import IngestReport, Progress, ingest
 from appliance.prompting import Turn
@@ -45,6 +50,11 @@ from appliance.tui.sources import PassageScreen, SourcesPane
 from appliance.tui.status_bar import StatusBar
 
 log = logging.getLogger("appliance.tui")
+
+LOCAL_ONLY_NOTE = (
+    "A turn of this conversation was sensitive, so the whole conversation stays on this "
+    "machine, even in HYBRID mode. Start a new one (Ctrl+N) for cloud answers."
+)
 
 HYBRID_WARNING = (
     "In HYBRID mode a question may be answered by Anthropic's Claude ({model}) when the "
@@ -85,6 +95,9 @@ class ChatApp(App[None]):
         self.embedder = embedder
         """Used for ingest; the same one the assistant searches with (None: load the default)."""
         self.history: list[Turn] = []
+        self.conversations = Conversations(settings.index_dir)
+        self.conversation: Conversation | None = None
+        """The conversation being saved; None until its first answer."""
         self.model: str | None = None
         """GGUF file picked in the model picker; None means the configured default."""
         self._entry: AnswerEntry | None = None
@@ -105,7 +118,7 @@ class ChatApp(App[None]):
 
     def on_mount(self) -> None:
         status = self.query_one(StatusBar)
-        status.set_mode(self.assistant.mode)
+        status.set_mode(self.assistant.mode, local_only=self.local_only)
         status.set_model(self._model_label())
         self.refresh_index()
         self.query_one(PromptInput).focus()
@@ -172,7 +185,8 @@ class ChatApp(App[None]):
             await self.ask(text)
 
     async def run_command(self, text: str) -> None:
-        """``/ingest PATH``, ``/new``, ``/model``, ``/mode [offline|hybrid]``, ``/help``."""
+        """``/ingest PATH``, ``/new``, ``/open [NAME]``, ``/chats``, ``/model``,
+        ``/mode [offline|hybrid]``, ``/help``."""
         name, _, arg = text.partition(" ")
         arg = arg.strip()
         if name == "/ingest":
@@ -182,6 +196,10 @@ class ChatApp(App[None]):
                 self.action_ingest_prompt()
         elif name == "/new":
             await self.action_new_conversation()
+        elif name == "/open":
+            await self.open_conversation(arg)
+        elif name == "/chats":
+            await self.list_conversations()
         elif name == "/model":
             self.action_pick_model()
         elif name == "/mode":
@@ -195,7 +213,8 @@ class ChatApp(App[None]):
             self.exit()
         else:
             self.notify(
-                f"unknown command {name}: try /ingest PATH, /new, /model, /mode, /help",
+                f"unknown command {name}: try /ingest PATH, /new, /open, /chats, /model, "
+                "/mode, /help",
                 severity="warning",
             )
 
@@ -246,11 +265,71 @@ class ChatApp(App[None]):
     async def _answer_done(self, entry: AnswerEntry, answer: Answer, cancelled: bool) -> None:
         await entry.finish(cancelled)
         if not cancelled and answer.text.strip():
-            self.history.append(Turn(answer.question, answer.text))
+            was_local_only = self.local_only
+            self.history.append(answer.turn())
+            self._save_history()
+            if self.local_only and not was_local_only and self.assistant.mode == "hybrid":
+                self.query_one(StatusBar).set_mode(self.assistant.mode, local_only=True)
+                await self.query_one(ChatLog).add_note(LOCAL_ONLY_NOTE)
         if answer.route == "local" and answer.model != "none":
             self.query_one(StatusBar).set_model(answer.model)
         self._end_answer()
         self.query_one(ChatLog).select(entry)
+
+    @property
+    def local_only(self) -> bool:
+        """A turn of this conversation was sensitive: the rest of it stays on this machine."""
+        return any(t.sensitive for t in self.history)
+
+    def _save_history(self) -> None:
+        if self.conversation is None:
+            self.conversation = Conversation(new_name())
+        self.conversation.turns = list(self.history)
+        self.conversation.updated = time.time()
+        try:
+            self.conversations.save(self.conversation)
+        except (OSError, ApplianceError) as exc:
+            self.notify(f"cannot save the conversation: {exc}", severity="warning")
+
+    async def open_conversation(self, name: str) -> None:
+        """``/open NAME``: show a saved conversation and continue it (the latest without NAME)."""
+        if self.answering:
+            self.notify("Still answering: press Esc to stop it first", severity="warning")
+            return
+        try:
+            if not name:
+                recent = self.conversations.recent(1)
+                if not recent:
+                    self.notify("no saved conversations yet", severity="warning")
+                    return
+                name = recent[0].name
+            conversation = self.conversations.load(name, create=False)
+        except ApplianceError as exc:
+            self.notify(str(exc), title="Cannot open", severity="error", timeout=10)
+            return
+        chat = self.query_one(ChatLog)
+        await chat.clear()
+        self.conversation = conversation
+        self.history = list(conversation.turns)
+        await chat.add_note(f"Reopened conversation {conversation.name} ({len(self.history)} "
+                            "turns; their sources are not kept).")  # fmt: skip
+        for turn in self.history:
+            await chat.add_past(turn)
+        if self.local_only:
+            await chat.add_note(LOCAL_ONLY_NOTE)
+        self.query_one(StatusBar).set_mode(self.assistant.mode, local_only=self.local_only)
+        self.query_one(PromptInput).focus()
+
+    async def list_conversations(self) -> None:
+        recent = self.conversations.recent(10)
+        if not recent:
+            await self.query_one(ChatLog).add_note("No saved conversations yet.")
+            return
+        lines = ["Saved conversations (/open NAME):"]
+        for c in recent:
+            flag = " · local only" if c.local_only else ""
+            lines.append(f"  {c.name}  {c.turns} turns{flag}  {c.first_question[:50]}")
+        await self.query_one(ChatLog).add_note("\n".join(lines))
 
     async def _answer_failed(self, entry: AnswerEntry, message: str) -> None:
         await entry.fail(message)
@@ -303,6 +382,8 @@ class ChatApp(App[None]):
             self.notify("Still answering: press Esc to stop it first", severity="warning")
             return
         self.history.clear()
+        self.conversation = None
+        self.query_one(StatusBar).set_mode(self.assistant.mode)
         chat = self.query_one(ChatLog)
         await chat.clear()
         await chat.add_note("New conversation: earlier questions are forgotten.")
@@ -335,13 +416,15 @@ class ChatApp(App[None]):
             self.notify(str(exc), title="Mode unchanged", severity="error", timeout=10)
             return
         finally:
-            self.query_one(StatusBar).set_mode(self.assistant.mode)
+            self.query_one(StatusBar).set_mode(self.assistant.mode, local_only=self.local_only)
         note = (
             "HYBRID mode: non-sensitive questions may be answered by Claude."
             if mode == "hybrid"
             else "OFFLINE mode: everything is answered on this machine."
         )
         await self.query_one(ChatLog).add_note(note)
+        if mode == "hybrid" and self.local_only:
+            await self.query_one(ChatLog).add_note(LOCAL_ONLY_NOTE)
 
     # -- model -------------------------------------------------------------------------------
     def action_pick_model(self) -> None:

@@ -21,6 +21,7 @@ from textual.widgets import Label, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from appliance.assistant import Answer, Citation
+from appliance.prompting import Turn
 from appliance.safetext import StreamCleaner, clean
 
 WELCOME = (
@@ -151,6 +152,12 @@ class ChatLog(VerticalScroll, can_focus=True):
         await self.mount_all([QuestionEntry(question), entry])
         self.scroll_end(animate=False)  # and follow the answer again
         return entry
+
+    async def add_past(self, turn: Turn) -> None:
+        """A turn of a reopened conversation: its question, and its answer as a note."""
+        route = "CLOUD" if turn.route == "cloud" else "LOCAL"
+        await self.mount_all([QuestionEntry(turn.question), NoteEntry(f"{route}: {turn.answer}")])
+        self.scroll_end(animate=False)
 
     async def add_note(self, text: str, *, error: bool = False) -> None:
         await self.mount(NoteEntry(text, error=error))

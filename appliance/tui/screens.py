@@ -37,6 +37,8 @@ KEYS: list[tuple[str, str]] = [
 COMMANDS: list[tuple[str, str]] = [
     ("/ingest PATH", "add or update a file or folder in the index"),
     ("/new", "new conversation"),
+    ("/chats", "list saved conversations"),
+    ("/open [NAME]", "reopen a saved conversation (the latest without NAME)"),
     ("/model", "choose the local model"),
     ("/mode", "switch OFFLINE / HYBRID (/help: this help)"),
 ]

@@ -29,9 +29,12 @@ class StatusBar(Horizontal):
         yield Label("", id="status-model", markup=False)
         yield Label("", id="status-index", markup=False)
 
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: str, *, local_only: bool = False) -> None:
+        """Show the mode; in hybrid mode, ``local_only`` says this conversation stays local."""
         label = self.query_one("#status-mode", Label)
-        label.update(mode.upper())
+        label.update(
+            mode.upper() + (" · this chat stays local" if local_only and mode == "hybrid" else "")
+        )
         label.set_class(mode == "hybrid", "-hybrid")
         label.set_class(mode != "hybrid", "-offline")
 
