@@ -109,6 +109,15 @@ class Conversations:
     def exists(self, name: str) -> bool:
         return self.path(name).is_file()
 
+    def fresh_name(self) -> str:
+        """A name from the time that no saved conversation has (``chat-…-2`` if needed)."""
+        base = new_name()
+        name, n = base, 1
+        while self.exists(name):
+            n += 1
+            name = f"{base}-{n}"
+        return name
+
     def load(self, name: str, *, create: bool = True) -> Conversation:
         """The conversation called ``name``; a new, empty one when there is none yet."""
         path = self.path(name)

@@ -35,7 +35,7 @@ from textual.worker import Worker, WorkerState
 
 from appliance.assistant import Answer, Assistant
 from appliance.config import Settings
-from appliance.conversations import Conversation, Conversations, new_name
+from appliance.conversations import Conversation, Conversations
 from appliance.errors import ApplianceError
 from appliance.ingest import IngestReport, Progress, ingest
 from appliance.prompting import Turn
@@ -283,7 +283,7 @@ class ChatApp(App[None]):
 
     def _save_history(self) -> None:
         if self.conversation is None:
-            self.conversation = Conversation(new_name())
+            self.conversation = Conversation(self.conversations.fresh_name())
         self.conversation.turns = list(self.history)
         self.conversation.updated = time.time()
         try:
