@@ -329,6 +329,7 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.umask(0o077)  # whatever this process writes (index, audit, conversations) is private
     ensure_offline()
     egress.install()  # offline by default: any non-loopback connection fails loudly
     parser = build_parser()

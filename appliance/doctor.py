@@ -3,14 +3,17 @@
 Checks: the models in ``models/`` against the sha256 manifest written at install, the
 llama.cpp build (AMX kernels that crash on some CPUs, GPU offload support), that the embedder
 loads offline, and that the index opens with the configured embedder and agrees with its
-vector file. Each check is independent: one failure never hides the others.
+vector file (intact and in step), and that the index folder is private to its owner. Each check
+is independent: one failure never hides the others. Doctor only reads: it never repairs.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from appliance.config import Settings
 from appliance.errors import ApplianceError
@@ -98,11 +101,44 @@ def _index(settings: Settings) -> Check:
         return Check("index", True, f"no index yet in {settings.index_dir} (run `make ingest`)")
     with Store.open(settings.index_dir, embedding_model=model_id) as store:
         stats = store.stats()
-        in_step = VectorIndex.in_step(store) or stats["chunks"] == 0
+        problem = VectorIndex.problem(store) if stats["chunks"] else None
     detail = f"{stats['files']} files, {stats['chunks']} chunks"
-    if not in_step:
-        return Check("index", True, detail + "; vector file behind SQLite (rebuilt on next use)")
+    if problem is not None:
+        return Check(
+            "index",
+            False,
+            detail + f"; the vector file is {problem} (each question rebuilds it in memory)",
+            "run `appliance ingest` on your folders again (unless one is running): it rewrites "
+            "the vector file; questions never write the index",
+        )
     return Check("index", True, detail)
+
+
+def _index_modes(settings: Settings) -> Check:
+    from appliance.store import loose_modes
+
+    index_dir = settings.index_dir
+    if not index_dir.exists():
+        return Check("index files", True, f"no index folder yet ({index_dir})")
+    loose = loose_modes(index_dir)
+    if not loose:
+        return Check("index files", True, f"{index_dir} is private (folders 0700, files 0600)")
+    shown = ", ".join(_mode_of(p, index_dir) for p in loose[:5])
+    more = f" and {len(loose) - 5} more" if len(loose) > 5 else ""
+    return Check(
+        "index files",
+        False,
+        f"{len(loose)} path(s) in {index_dir} readable by other users: {shown}{more}",
+        f"run `appliance ingest` (it tightens the folder) or `chmod -R go-rwx {index_dir}`",
+    )
+
+
+def _mode_of(path: Path, index_dir: Path) -> str:
+    try:
+        mode = f"{os.lstat(path).st_mode & 0o777:04o}"
+    except OSError:
+        mode = "?"
+    return f"{path.relative_to(index_dir)} {mode}"
 
 
 def run_checks(settings: Settings) -> list[Check]:
@@ -112,6 +148,7 @@ def run_checks(settings: Settings) -> list[Check]:
         ("llama.cpp", _llama),
         ("embedder", _embedder),
         ("index", _index),
+        ("index files", _index_modes),
     ]
     for name, fn in steps:
         try:

@@ -11,6 +11,7 @@ is bundled). Only complete files are ever searched (see ``appliance.store``).
 from __future__ import annotations
 
 import fnmatch
+import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -25,9 +26,10 @@ from appliance.config import Settings
 from appliance.embedding import Embedder
 from appliance.errors import ModelError
 from appliance.store import ChunkRecord, Store
-from appliance.vectors import VectorIndex
+from appliance.vectors import BEHIND, VectorIndex
 
 Method = Literal["dense", "lexical", "hybrid"]
+_log = logging.getLogger("appliance.retrieve")
 
 _STOPWORDS = frozenset(
     "a an and are as at be by did do does for from had has have how i in is it its me my of on "
@@ -104,6 +106,7 @@ class Retriever:
         self.store = store or Store.open(settings.index_dir, embedding_model=self.embedder.model_id)
         self._vectors: VectorIndex | None = None
         self._vectors_generation = -1
+        self.warnings: list[str] = []
         self._reranker: Any = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lexical")
 
@@ -115,12 +118,26 @@ class Retriever:
     def vectors(self) -> VectorIndex:
         gen = self.store.generation
         if self._vectors is None or gen != self._vectors_generation:
-            if VectorIndex.in_step(self.store) or self.store.dimension is None:
-                self._vectors, _ = VectorIndex.load(self.store)
-            else:  # a writer is mid-run or crashed: use SQLite's truth, in memory
-                self._vectors = VectorIndex.rebuild(self.store)
+            # A reader never writes the index: a missing, damaged or stale vector file (a writer
+            # mid-run or crashed) is rebuilt from SQLite's truth in memory only; only an ingest,
+            # under the writer lock, rewrites it.
+            self._vectors, problem = VectorIndex.load_checked(self.store)
             self._vectors_generation = gen
+            if problem is not None and self.store.dimension is not None:
+                self._warn_vectors(problem)
         return self._vectors
+
+    def _warn_vectors(self, problem: str) -> None:
+        """Tell the user once (stderr, via logging; also kept in ``warnings``)."""
+        message = (
+            f"the vector file in {self.store.index_dir} is {problem}: searching with vectors "
+            "rebuilt in memory (slower); run `appliance ingest` on your folders to repair it"
+        )
+        if problem == BEHIND:
+            message += " (unless an ingest is running now)"
+        if message not in self.warnings:
+            self.warnings.append(message)
+            _log.warning("appliance: warning: %s", message)
 
     # -- filters -----------------------------------------------------------------------------
     def allowed_ids(self, path_glob: str | None) -> set[int] | None:

@@ -13,14 +13,27 @@ sweeps pending leftovers. One writer at a time (a lock file); readers never bloc
 
 The index records its schema version, embedding model id and dimension, and refuses to be used
 with another embedder.
+
+At rest: the folder is private to its owner (0700, every file in it 0600: the database and its
+WAL/SHM files, which SQLite creates with the database's mode, the lock file, the vector file and
+its temporary file). Modes are set where each file is created, whatever the process umask, and
+the writer tightens anything looser (an older index, a file another tool wrote) when it takes
+the lock. Removed text is gone from the files, not just unlinked from the tables: every
+connection runs with ``secure_delete`` (freed space and pages are zeroed), deleting chunks marks
+the FTS5 index for an ``optimize`` that drops its delete markers and old segments (external
+content: its segments hold the tokens themselves), and the writer checkpoints and truncates the
+WAL at the end of a run so old page images do not linger there. SQLite's own temporary data is
+kept in memory (``temp_store``), never in files elsewhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,6 +47,10 @@ from appliance.errors import IndexError_
 
 SCHEMA_VERSION = 1
 DB_NAME = "index.sqlite"
+LOCK_NAME = ".lock"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+_PURGE_KEY = "purge_pending"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -139,8 +156,13 @@ class Store:
                 hint="ingest some documents first: `appliance ingest PATH` (or `make ingest`)",
             )
         try:
-            index_dir.mkdir(parents=True, exist_ok=True)
+            if create:
+                make_private_dir(index_dir)
+                # SQLite gives the WAL and SHM files the database file's mode: create it 0600.
+                os.close(open_private(db, os.O_RDWR | os.O_CREAT))
             conn = sqlite3.connect(db, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA secure_delete=ON")  # deleted text is overwritten, not just freed
+            conn.execute("PRAGMA temp_store=MEMORY")  # no temporary files with chunk text
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
@@ -150,6 +172,12 @@ class Store:
                     f"{db} has schema version {version}; this appliance reads version "
                     f"{SCHEMA_VERSION}",
                     hint="re-ingest into a new --index folder",
+                )
+            if version == 0 and not create:
+                conn.close()
+                raise IndexError_(
+                    f"no index in {index_dir} ({db} is empty)",
+                    hint="ingest some documents first: `appliance ingest PATH` (or `make ingest`)",
                 )
             if version == 0:
                 conn.executescript(
@@ -223,8 +251,12 @@ class Store:
 
     # -- writer lock and crash recovery -------------------------------------------------------
     def lock(self) -> None:
-        """Take the single-writer lock; a second ingest gets a clear error."""
-        fh = (self.index_dir / ".lock").open("a+")
+        """Take the single-writer lock; a second ingest gets a clear error.
+
+        The writer owns the folder: it tightens any loose modes in it (``tighten_modes``) and
+        marks the index for a purge whenever chunk text is deleted on this connection.
+        """
+        fh = os.fdopen(open_private(self.index_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT), "r+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -233,6 +265,54 @@ class Store:
                 f"another ingest is writing to {self.index_dir}", hint="wait for it to finish"
             ) from None
         self._lock_fh = fh
+        tighten_modes(self.index_dir)
+        # Any deletion of chunk text (a removed, replaced or failed file, crash leftovers)
+        # leaves tokens in FTS5 segments until they are merged: remember it in the index, so a
+        # run interrupted before ``purge_removed`` still purges next time.
+        self.conn.execute(
+            "CREATE TEMP TRIGGER IF NOT EXISTS chunks_purge AFTER DELETE ON chunks BEGIN "
+            f"INSERT OR REPLACE INTO meta(key, value) VALUES ('{_PURGE_KEY}', '1'); END"
+        )
+
+    @property
+    def locked(self) -> bool:
+        """Whether this store holds the writer lock (only then may anything be written)."""
+        return self._lock_fh is not None
+
+    def purge_removed(self) -> bool:
+        """After deletions: merge FTS5 so no token of removed text survives; then truncate the WAL.
+
+        Runs under the writer lock at the end of an ingest. Returns whether the FTS5 index was
+        optimised (only when chunks were deleted since the last purge).
+        """
+        if not self.locked:
+            raise RuntimeError("purge_removed needs the writer lock")
+        purged = False
+        if self.meta(_PURGE_KEY) is not None:
+            self.begin()
+            # Rewrites the FTS5 index as one segment: delete markers and the segments holding
+            # the removed tokens are dropped, and secure_delete zeroes the pages they occupied.
+            self.conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
+            self.conn.execute("DELETE FROM meta WHERE key = ?", (_PURGE_KEY,))
+            self.commit()
+            purged = True
+        self.checkpoint()
+        return purged
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the database and truncate it to zero bytes (old page images go).
+
+        Waits at most a second for readers; returns False when one kept it from finishing (the
+        WAL is then reused from its start by the next writes).
+        """
+        self.conn.execute("PRAGMA busy_timeout=1000")
+        try:
+            busy = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.OperationalError:
+            busy = 1
+        finally:
+            self.conn.execute("PRAGMA busy_timeout=30000")
+        return not busy
 
     def unlock(self) -> None:
         if self._lock_fh is not None:
@@ -430,6 +510,77 @@ class Store:
     def rollback(self) -> None:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
+
+
+# -- private files -----------------------------------------------------------------------------
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and missing parents) with the folder itself 0700, whatever the umask."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        os.chmod(path, DIR_MODE)
+
+
+def open_private(path: Path, flags: int, mode: int = FILE_MODE) -> int:
+    """``os.open`` a file so that it is 0600 (or ``mode``) whatever the umask; returns the fd.
+
+    A file that already exists with a looser mode is tightened through the open descriptor.
+    Symlinks are refused (``O_NOFOLLOW``).
+    """
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) & ~mode:
+            os.fchmod(fd, mode)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def loose_modes(index_dir: Path) -> list[Path]:
+    """Paths under ``index_dir`` (itself included) that group or others may access."""
+    loose: list[Path] = []
+    for path, st in _walk(index_dir):
+        if stat.S_IMODE(st.st_mode) & 0o077:
+            loose.append(path)
+    return loose
+
+
+def tighten_modes(index_dir: Path) -> list[Path]:
+    """Make ``index_dir`` private, recursively; returns what changed.
+
+    Group and other permissions are taken away (so the appliance's own folders end 0700 and
+    its files 0600), nothing is added: an owner's bits are kept, which also keeps a folder
+    pointed at by mistake usable. Symlinks are neither followed nor changed. A path that cannot
+    be changed (another owner) is left as it is; ``appliance doctor`` reports it.
+    """
+    changed: list[Path] = []
+    for path, st in _walk(index_dir):
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            with contextlib.suppress(OSError):
+                os.chmod(path, mode & 0o700)
+                changed.append(path)
+    return changed
+
+
+def _walk(index_dir: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Every folder and file under ``index_dir`` with its ``lstat``; symlinks skipped."""
+    try:
+        top = os.lstat(index_dir)
+    except OSError:
+        return
+    if not stat.S_ISDIR(top.st_mode):
+        return
+    yield index_dir, top
+    for dirpath, dirnames, filenames in os.walk(index_dir, followlinks=False):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if not stat.S_ISLNK(st.st_mode):
+                yield path, st
 
 
 def db_path(index_dir: Path) -> Path:

@@ -1,27 +1,41 @@
 """The FAISS index derived from the SQLite store.
 
-One file, ``index/vectors.faiss``: a small header (magic, the store generation it reflects)
-followed by the serialized FAISS index (exact inner product over L2-normalised vectors, with
-chunk ids as FAISS ids). It is written atomically (temporary file, fsync, rename) and rebuilt
-from SQLite whenever it is missing, unreadable, or disagrees with the store (other generation or
-vector count): SQLite always wins, so a crash between the two never leaves them out of step.
+One file, ``index/vectors.faiss``: a small header (magic, the store generation it reflects, the
+vector count and a CRC-32 of the body) followed by the serialized FAISS index (exact inner
+product over L2-normalised vectors, with chunk ids as FAISS ids). SQLite always wins: the file
+is used only when it is intact and in step with the store (same generation and vector count);
+otherwise the vectors are rebuilt from SQLite, so a crash between the two never leaves them out
+of step.
+
+Only the writer writes it. ``load`` never touches the file: a reader (``ask``, ``eval``, the
+chat app) that finds it missing, damaged or behind searches with vectors rebuilt in memory and
+says so (see ``appliance.retrieve``); an ingest, holding the writer lock, saves the rebuilt
+index atomically (temporary file 0600, fsync, rename). Files written before the checksum was
+added (``APLVEC01``) are still read, and rewritten by the next ingest.
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from appliance.crashpoints import crash_point
-from appliance.store import Store
+from appliance.store import Store, open_private
 
 FILE_NAME = "vectors.faiss"
-_MAGIC = b"APLVEC01"
-_HEADER = struct.Struct("<8sQQ")
+_MAGIC_V1 = b"APLVEC01"  # magic, generation, count; no checksum
+_MAGIC = b"APLVEC02"  # magic, generation, count, CRC-32 of the body
+_HEADER_V1 = struct.Struct("<8sQQ")
+_HEADER = struct.Struct("<8sQQI")
+
+MISSING = "missing"
+DAMAGED = "damaged"
+BEHIND = "behind the index"
 
 
 class VectorIndex:
@@ -39,42 +53,55 @@ class VectorIndex:
     # -- load / rebuild ----------------------------------------------------------------------
     @classmethod
     def load(cls, store: Store) -> tuple[VectorIndex, bool]:
-        """The index for ``store``; rebuilt (and saved) when the file is missing or stale.
-
-        Returns the index and whether it was rebuilt.
+        """The index for ``store``: the file when it is intact and in step, else rebuilt from
+        SQLite in memory. Never writes: the caller that holds the writer lock saves a rebuilt
+        index (``save``). Returns the index and whether it was rebuilt.
         """
-        path = store.index_dir / FILE_NAME
-        loaded = cls._read(path, store)
-        if loaded is not None:
-            return loaded, False
-        index = cls.rebuild(store)
-        index.save(store.index_dir)
-        return index, True
+        index, problem = cls.load_checked(store)
+        return index, problem is not None
 
     @classmethod
-    def _read(cls, path: Path, store: Store) -> VectorIndex | None:
+    def load_checked(cls, store: Store) -> tuple[VectorIndex, str | None]:
+        """Like ``load``; the second value says why it was rebuilt (``MISSING``, ``DAMAGED``,
+        ``BEHIND``), None when the file was used."""
+        loaded, problem = cls._read(store.index_dir / FILE_NAME, store)
+        if loaded is not None:
+            return loaded, None
+        return cls.rebuild(store), problem
+
+    @classmethod
+    def problem(cls, store: Store) -> str | None:
+        """Why the file cannot be used as it is (None when it is intact and in step)."""
+        return cls._read(store.index_dir / FILE_NAME, store)[1]
+
+    @classmethod
+    def _read(cls, path: Path, store: Store) -> tuple[VectorIndex | None, str | None]:
         import faiss
 
         try:
-            data = path.read_bytes()
+            with path.open("rb") as fh:
+                header = _parse_header(fh.read(_HEADER.size))
+                if header is None:
+                    return None, DAMAGED
+                generation, ntotal, crc, offset = header
+                if generation != store.generation or ntotal != store.count_ok_chunks():
+                    return None, BEHIND
+                fh.seek(0)
+                data = fh.read()
+        except FileNotFoundError:
+            return None, MISSING
         except OSError:
-            return None
-        if len(data) < _HEADER.size:
-            return None
-        magic, generation, _ = _HEADER.unpack_from(data)
-        if magic != _MAGIC or generation != store.generation:
-            return None
+            return None, DAMAGED
+        body = memoryview(data)[offset:]
+        if crc is not None and zlib.crc32(body) != crc:
+            return None, DAMAGED
         try:
-            index = faiss.deserialize_index(
-                np.frombuffer(data, dtype=np.uint8, offset=_HEADER.size)
-            )
+            index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8, offset=offset))
         except RuntimeError:
-            return None
-        if index.ntotal != store.count_ok_chunks() or (
-            store.dimension is not None and index.d != store.dimension
-        ):
-            return None
-        return cls(index, generation)
+            return None, DAMAGED
+        if index.ntotal != ntotal or (store.dimension is not None and index.d != store.dimension):
+            return None, DAMAGED
+        return cls(index, generation), None
 
     @staticmethod
     def in_step(store: Store) -> bool:
@@ -84,11 +111,30 @@ class VectorIndex:
                 head = fh.read(_HEADER.size)
         except OSError:
             return False
-        if len(head) < _HEADER.size:
+        header = _parse_header(head)
+        if header is None:
             return False
-        magic, generation, ntotal = _HEADER.unpack(head)
-        return bool(
-            magic == _MAGIC and generation == store.generation and ntotal == store.count_ok_chunks()
+        generation, ntotal, _, _ = header
+        return generation == store.generation and ntotal == store.count_ok_chunks()
+
+    @staticmethod
+    def intact(store: Store) -> bool:
+        """In step and its body matches the header's checksum (reads the file, no FAISS import).
+
+        False for a file without a checksum (``APLVEC01``): the writer rewrites it.
+        """
+        try:
+            data = (store.index_dir / FILE_NAME).read_bytes()
+        except OSError:
+            return False
+        header = _parse_header(data)
+        if header is None or header[2] is None:
+            return False
+        generation, ntotal, crc, offset = header
+        return (
+            generation == store.generation
+            and ntotal == store.count_ok_chunks()
+            and zlib.crc32(memoryview(data)[offset:]) == crc
         )
 
     @classmethod
@@ -118,16 +164,23 @@ class VectorIndex:
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
             self.dirty = True
 
-    def save(self, index_dir: Path) -> None:
-        """Write atomically: readers see the old file or the new one, never a torn one."""
+    def save(self, store: Store) -> None:
+        """Write atomically: readers see the old file or the new one, never a torn one.
+
+        Only under the writer lock (an ingest): readers never write the index folder.
+        """
         import faiss
 
+        if not store.locked:
+            raise RuntimeError("VectorIndex.save needs the writer lock (only ingest writes)")
+        index_dir = store.index_dir
         path = index_dir / FILE_NAME
         tmp = path.with_name(path.name + ".tmp")
-        blob = faiss.serialize_index(self.index)
-        with tmp.open("wb") as fh:
-            fh.write(_HEADER.pack(_MAGIC, self.generation, self.ntotal))
-            fh.write(blob.tobytes())
+        body = faiss.serialize_index(self.index).tobytes()
+        fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(_HEADER.pack(_MAGIC, self.generation, self.ntotal, zlib.crc32(body)))
+            fh.write(body)
             fh.flush()
             os.fsync(fh.fileno())
         crash_point("vectors-written")
@@ -146,3 +199,14 @@ class VectorIndex:
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         scores, ids = self.index.search(q, min(k, self.ntotal))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+
+def _parse_header(data: bytes) -> tuple[int, int, int | None, int] | None:
+    """(generation, count, CRC-32 or None for a v1 file, body offset), or None if not ours."""
+    if len(data) >= _HEADER.size and data[:8] == _MAGIC:
+        _, generation, ntotal, crc = _HEADER.unpack_from(data)
+        return generation, ntotal, crc, _HEADER.size
+    if len(data) >= _HEADER_V1.size and data[:8] == _MAGIC_V1:
+        _, generation, ntotal = _HEADER_V1.unpack_from(data)
+        return generation, ntotal, None, _HEADER_V1.size
+    return None

@@ -49,6 +49,7 @@ def build_index(index_dir: Path, chunks: int, *, per_file: int = 1000, seed: int
     texts = synthetic_chunks(chunks, seed=seed)
     store = Store.open(index_dir, create=True)
     try:
+        store.lock()  # the writer: only it may save the vector file
         store.record_embedder(DEFAULT_MODEL_ID, DIM)
         for first in range(0, chunks, per_file):
             n = min(per_file, chunks - first)
@@ -69,7 +70,7 @@ def build_index(index_dir: Path, chunks: int, *, per_file: int = 1000, seed: int
             store.add_chunks(fid, 0, items, vecs)
             store.finish_file(fid, pages=None, chunks=n, sensitive=0, notes=[])
             store.commit()
-        VectorIndex.load(store)
+        VectorIndex.load(store)[0].save(store)
     finally:
         store.close()
 

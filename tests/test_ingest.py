@@ -151,6 +151,9 @@ def test_missing_or_stale_vector_file_is_rebuilt(
         assert not VectorIndex.in_step(store)
         _, rebuilt = VectorIndex.load(store)
         assert rebuilt
+    assert vec.read_bytes() == b"garbage"  # a reader rebuilds in memory, never writes
+    r = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    assert r.rebuilt_vectors and r.chunks == 0
     _consistent(settings)
 
 
