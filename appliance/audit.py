@@ -355,7 +355,8 @@ class AuditLog:
         try:
             with self._locked(exclusive=True) as fd:
                 assert fd is not None
-                os.fchmod(fd, 0o600)
+                with contextlib.suppress(OSError):  # not ours (a shared index): leave its mode
+                    os.fchmod(fd, 0o600)
                 return self._append(fd, key, entry)
         except OSError as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {exc}") from None
