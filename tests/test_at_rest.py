@@ -135,8 +135,10 @@ def test_loose_modes_are_reported_then_tightened_by_the_next_ingest(
         if path.is_file():
             os.chmod(path, 0o644)
     os.chmod(index, 0o755)
-    os.symlink("/etc/hostname", index / "link")  # never followed nor changed
-    link_target_mode = os.stat("/etc/hostname").st_mode
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not part of the index")
+    os.chmod(outside, 0o644)
+    os.symlink(outside, index / "link")  # never followed nor changed
 
     check = _index_modes(settings)
     assert not check.ok and check.fix is not None
@@ -148,7 +150,7 @@ def test_loose_modes_are_reported_then_tightened_by_the_next_ingest(
     assert report.unchanged == 12
     (index / "link").unlink()
     _assert_private(index)
-    assert os.stat("/etc/hostname").st_mode == link_target_mode
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o644
     assert _index_modes(settings).ok
 
 
