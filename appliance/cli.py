@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ask questions of your own documents, entirely on this machine.",
         epilog="Run `appliance COMMAND --help` for the options of a command.",
     )
+    parser.add_argument(
+        "--airgap",
+        action="store_true",
+        help="run the command in a fresh network namespace with no network at all (Linux: "
+        "root or unprivileged user namespaces); offline mode only",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser(
@@ -338,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.airgap:  # the OS-level guarantee: re-executes under `unshare --net`
+            if getattr(args, "hybrid", False):
+                raise ConfigError("--airgap and --hybrid exclude each other: choose one")
+            egress.airgap(sys.argv[1:] if argv is None else list(argv))
         settings = load_settings(
             getattr(args, "config", None),
             index_dir=getattr(args, "index", None),

@@ -141,6 +141,13 @@ def _mode_of(path: Path, index_dir: Path) -> str:
     return f"{path.relative_to(index_dir)} {mode}"
 
 
+def _network_guard(settings: Settings) -> Check:
+    """Informational: what the in-process egress guard covers, and the OS-level option."""
+    from appliance.egress import guard_summary
+
+    return Check("network guard", True, guard_summary())
+
+
 def run_checks(settings: Settings) -> list[Check]:
     checks: list[Check] = []
     steps: list[tuple[str, Callable[[Settings], Check]]] = [
@@ -148,6 +155,7 @@ def run_checks(settings: Settings) -> list[Check]:
         ("llama.cpp", _llama),
         ("embedder", _embedder),
         ("index", _index),
+        ("network guard", _network_guard),
         ("index files", _index_modes),
     ]
     for name, fn in steps:

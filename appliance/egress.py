@@ -39,7 +39,9 @@ import contextlib
 import ipaddress
 import logging
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -86,14 +88,16 @@ _SOCKET_FAMILIES = frozenset(
 _PROXY_VARIABLES = ("https_proxy", "http_proxy", "all_proxy")
 
 LIMITS = (
-    "the guard works inside the appliance's Python process: it refuses its sockets (raw "
-    "_socket use included), name and reverse lookups and DNS to any resolver, but cannot see "
-    "subprocesses or native code that opens its own sockets"
+    "it works inside this Python process (its sockets, raw _socket use included, name and "
+    "reverse lookups, DNS to any resolver) and cannot see subprocesses or native code that "
+    "opens its own sockets"
 )
 OS_GUARANTEE = (
-    "for an OS-level air gap run it in a network namespace without interfaces "
-    "(`appliance --airgap …`, or `sudo unshare -n appliance …`) or block egress with a firewall"
+    "for an OS-level air gap run `appliance --airgap …` (a network namespace with no "
+    "interfaces; or `sudo unshare -n appliance …`) or block egress with a firewall"
 )
+AIRGAP_ENV = "APPLIANCE_AIRGAPPED"
+"""Set to 1 in the command ``--airgap`` re-executes inside a fresh network namespace."""
 
 
 @dataclass(frozen=True)
@@ -327,12 +331,61 @@ def is_allowed(host: str, port: int | None) -> bool:
 def guard_summary() -> str:
     """One line for ``appliance doctor``: what the guard covers and how to get more."""
     state = "on" if _state.installed else "off in this process"
-    others = _network_interfaces()
+    others = network_interfaces()
     if others is not None and not others:
         where = "no network interface besides loopback here: the OS-level air gap is in place"
     else:
         where = OS_GUARANTEE
-    return f"in-process egress guard {state}; {LIMITS}; {where}"
+    return f"in-process egress guard {state}: {LIMITS}; {where}"
+
+
+def airgap(argv: list[str]) -> None:
+    """``appliance --airgap``: run the command again in a fresh network namespace.
+
+    Re-executes ``python -m appliance argv`` under ``unshare --net`` (adding
+    ``--map-root-user`` when not root, where the kernel lets users create namespaces) and does
+    not return. Inside (``APPLIANCE_AIRGAPPED=1``) it checks that the process really has no
+    network interface besides loopback and returns. Raises ``ConfigError`` where the OS cannot
+    do it, saying what to do instead."""
+    hint = (
+        "run it as root (`sudo appliance --airgap …`), allow unprivileged user namespaces "
+        "(sysctl kernel.unprivileged_userns_clone=1), or block egress with a firewall"
+    )
+    if os.environ.get(AIRGAP_ENV) == "1":
+        others = network_interfaces()
+        if others is None or others:
+            raise ConfigError(
+                f"{AIRGAP_ENV}=1 but this process can reach network interfaces "
+                f"({', '.join(others or ['unknown'])}): it is not air-gapped",
+                hint=f"unset {AIRGAP_ENV} and use --airgap",
+            )
+        return
+    unshare = shutil.which("unshare")
+    if not sys.platform.startswith("linux") or unshare is None:
+        raise ConfigError(
+            "--airgap needs Linux network namespaces and the unshare command (util-linux)",
+            hint="run the appliance on a machine without network, or block its egress with a "
+            "firewall",
+        )
+    flags = ["--net"] if os.geteuid() == 0 else ["--net", "--map-root-user"]
+    try:
+        probe = subprocess.run(
+            [unshare, *flags, "true"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ConfigError(f"--airgap: cannot run unshare: {exc}", hint=hint) from None
+    if probe.returncode != 0:
+        why = (probe.stderr or probe.stdout).strip().splitlines()
+        raise ConfigError(
+            "--airgap: this system does not let the appliance create a network namespace"
+            + (f" ({why[-1]})" if why else ""),
+            hint=hint,
+        )
+    env = dict(os.environ, **{AIRGAP_ENV: "1"})
+    command = [unshare, *flags, "--", sys.executable, "-m", "appliance", *argv]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(unshare, command, env)
 
 
 # -- checks ---------------------------------------------------------------------------------
@@ -658,12 +711,18 @@ def _resolver_sockets() -> frozenset[str]:
     return frozenset(os.path.realpath(p) for p in RESOLVER_SOCKETS) | RESOLVER_SOCKETS
 
 
-def _network_interfaces() -> list[str] | None:
-    """Network interfaces besides loopback (None when the OS does not say)."""
+def network_interfaces() -> list[str] | None:
+    """This process's network interfaces besides loopback (None when the OS does not say).
+
+    Read from ``/proc/self/net/dev``, which follows the process's network namespace
+    (``/sys/class/net`` shows the namespace sysfs was mounted in)."""
     try:
-        return sorted(n for n in os.listdir("/sys/class/net") if n != "lo")
+        with open("/proc/self/net/dev", encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()[2:]
     except OSError:
         return None
+    names = (line.split(":", 1)[0].strip() for line in lines if ":" in line)
+    return sorted(n for n in names if n and n != "lo")
 
 
 def _ip(host: str) -> str | None:
