@@ -21,8 +21,10 @@ from typing import Any
 
 from appliance.audit import AuditLog
 from appliance.backends.base import Backend, Message
+from appliance.claims import Claim, check_claims
 from appliance.config import Settings
 from appliance.errors import ConfigError, PrivacyBlocked
+from appliance.evidence import Evidence, select_evidence
 from appliance.prompting import NOT_FOUND, Turn, build_messages, cited_numbers, standalone_query
 from appliance.retrieve import Hit, Retriever
 from appliance.router import Decision, Router, request_strings, require_key
@@ -80,6 +82,7 @@ class Answer:
     _stop: threading.Event = field(default_factory=threading.Event)
     _on_done: Callable[[Answer], None] | None = None
     _t0: float = 0.0
+    _checked: dict[str, Any] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[str]:
         if self._pieces is None or self.done:
@@ -137,9 +140,35 @@ class Answer:
         """Every passage given to the model, numbered as in the prompt."""
         return [_citation(i, h) for i, h in enumerate(self.passages, 1)]
 
+    @property
+    def evidence(self) -> list[Evidence]:
+        """The passage sentences that best answer the question, best first (computed once, on
+        first use; shown locally only, never put in a prompt)."""
+        if "evidence" not in self._checked:
+            t = time.perf_counter()
+            self._checked["evidence"] = select_evidence(self.query, self.passages)
+            self.timings["evidence_ms"] = (time.perf_counter() - t) * 1000
+        return list(self._checked["evidence"])
+
+    @property
+    def claims(self) -> list[Claim]:
+        """Each sentence of the answer, checked against the passages it cites (once done)."""
+        if "claims" not in self._checked:
+            t = time.perf_counter()
+            texts, files = [h.text for h in self.passages], [h.file for h in self.passages]
+            claims = check_claims(self.text, texts, self.query, files)
+            if not self.done:
+                return claims  # the text is still growing: do not keep this
+            self._checked["claims"] = claims
+            self.timings["claims_ms"] = (time.perf_counter() - t) * 1000
+        return list(self._checked["claims"])
+
     def to_json(self) -> dict[str, Any]:
+        evidence, claims = self.evidence, self.claims
         return {
             "answer": self.text,
+            "evidence": [e.to_json() for e in evidence],
+            "claims": [c.to_json() for c in claims],
             "citations": [c.to_json() for c in self.citations],
             "model": self.model,
             "route": self.route,

@@ -96,8 +96,39 @@ def print_status(stats: dict[str, Any]) -> None:
     out.print(table)
 
 
+NOT_BACKED = "None of this answer is backed by your documents; here is what they say:"
+
+
+def print_answer_check(answer: Any) -> None:
+    """After a streamed answer: which sentences its sources do not back, then the evidence
+    (the passage sentences that best answer the question) as quotes with their citation."""
+    claims, evidence = answer.claims, answer.evidence
+    unsupported = [c for c in claims if not c.supported]
+    if claims and len(unsupported) == len(claims):
+        out.print(f"\n[bold yellow]{NOT_BACKED}[/]")
+    elif unsupported:
+        backed = len(claims) - len(unsupported)
+        out.print(
+            f"\n[yellow]✗ not backed by the sources[/] [dim]({backed} of {len(claims)} "
+            "sentences are):[/]"
+        )
+        for c in unsupported:
+            text = " ".join(clean(c.text).split())
+            out.print(f"  [yellow]✗[/] [dim]{escape(text)}  ({escape(clean(c.reason))})[/]")
+    elif claims:
+        out.print("\n[green]✓[/] [dim]every sentence is backed by its sources[/]")
+    if evidence:
+        out.print("\n[bold]Evidence[/]")
+    for e in evidence:
+        quote = " ".join(clean(e.text).split())
+        quote = quote[:300] + ("…" if len(quote) > 300 else "")
+        out.print(f"  “{escape(quote)}” [bold][{e.n}][/] [dim]{escape(name(e.where))}[/]")
+
+
 def print_answer_footer(answer: Any) -> None:
-    """Sources after a streamed answer, then where it was answered (on stderr)."""
+    """The claim check and evidence, sources after a streamed answer, then where it was
+    answered (on stderr)."""
+    print_answer_check(answer)
     sources = answer.citations
     if sources:
         out.print("\n[bold]Sources[/]")
