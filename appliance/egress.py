@@ -12,7 +12,8 @@ it also refuses raw and packet sockets (``SOCK_RAW``, ``AF_PACKET``) and address
 than Unix, IPv4/IPv6, netlink and the kernel crypto API. Each refusal is logged on the
 ``appliance.egress`` logger and kept in memory (``blocked_attempts()``).
 
-What is allowed: loopback (127.0.0.0/8, ::1, ``localhost``) and Unix sockets, except
+What is allowed: loopback (127.0.0.0/8, ::1, ``localhost`` but not ``*.localhost``, which the
+C resolver may send to DNS) and Unix sockets, except
 - DNS: nothing reaches port 53 (or 853, DNS over TLS) on any address, loopback included (a
   local stub resolver such as ``127.0.0.53:53`` forwards the names it is asked), nor the Unix
   sockets of the local resolvers (systemd-resolved's varlink socket, nscd, the system D-Bus);
@@ -86,6 +87,9 @@ _SOCKET_FAMILIES = frozenset(
 """Address families a socket may be created with while the guard is on."""
 
 _PROXY_VARIABLES = ("https_proxy", "http_proxy", "all_proxy")
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+_PACKET_TYPES = frozenset({3, 10})
+"""``SOCK_RAW`` and the obsolete ``SOCK_PACKET``: the sender writes the headers itself."""
 
 LIMITS = (
     "it works inside this Python process (its sockets, raw _socket use included, name and "
@@ -588,7 +592,7 @@ def _check_new(family: int, kind: int, via: str) -> None:
     """Refuse raw, packet and other-family sockets, which bypass the address checks."""
     if family == -1:  # created from a file descriptor: its family is not known yet
         return
-    raw = family in (socket.AF_INET, socket.AF_INET6) and kind != -1 and kind & 0xF == 3
+    raw = family in (socket.AF_INET, socket.AF_INET6) and kind != -1 and kind & 0xF in _PACKET_TYPES
     if family in _SOCKET_FAMILIES and not raw:
         return
     what = "a raw socket" if raw else f"a socket of address family {family}"
@@ -737,8 +741,9 @@ def _ip(host: str) -> str | None:
 
 
 def _is_loopback_name(host: str) -> bool:
-    host = host.lower().rstrip(".")
-    return host in ("localhost", "ip6-localhost", "ip6-loopback") or host.endswith(".localhost")
+    """The loopback names ``/etc/hosts`` answers. Not ``*.localhost``: the C resolver may ask
+    DNS for those, and a name such as ``<secret>.localhost`` would carry the secret out."""
+    return host.lower().rstrip(".") in _LOOPBACK_NAMES
 
 
 def _is_loopback_host(host: str) -> bool:

@@ -134,8 +134,20 @@ def test_raw_and_packet_sockets_are_refused() -> None:
     if hasattr(socket, "AF_PACKET"):
         with pytest.raises(EgressBlocked, match="address family"):
             socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    with pytest.raises(EgressBlocked, match="raw socket"):
+        socket.socket(socket.AF_INET, 10)  # SOCK_PACKET, obsolete but still in Linux
     socket.socket(socket.AF_UNIX).close()
     socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
+
+
+@pytest.mark.usefixtures("guard")
+def test_names_under_localhost_are_not_resolved() -> None:
+    # The C resolver may ask DNS for them: the name itself would leave.
+    with pytest.raises(EgressBlocked):
+        socket.getaddrinfo("ssn-078-05-1120.localhost", 80)
+    with pytest.raises(EgressBlocked):
+        socket.gethostbyname("secret.localhost")
+    assert socket.getaddrinfo("localhost", 80)
 
 
 # ---- reverse lookups ------------------------------------------------------------------------
