@@ -25,7 +25,9 @@ hybrid mode calls for the Anthropic endpoint: it refuses a plain ``http://`` URL
 machine (``check_endpoint``) and also opens the proxy the HTTP client will use for that URL
 (``proxy_for``), so a corporate ``HTTPS_PROXY`` works. ``revoke_all()`` closes everything
 again (leaving hybrid mode). Names that are allowed may be resolved, and the addresses they
-resolve to are then allowed on that port.
+resolve to are then allowed on that port. ``proxy_for(url)`` says which proxy a request to the
+endpoint goes through (for the audit record); ``guard_summary()`` is ``doctor``'s line, and
+``airgap(argv)`` re-executes the command in a network namespace with no interfaces.
 
 Left out: code that does not go through Python's socket module (native libraries opening their
 own sockets, a resolver library inside native code) and subprocesses (a new interpreter has no
