@@ -276,7 +276,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     load_items(args.file)  # a malformed file fails before any model loads
     assistant = Assistant(settings, audit=False)
-    answer_fn = None if args.no_answers else (lambda q: assistant.ask(q).read())
+    answer_fn = None if args.no_answers else assistant.ask  # read, checked and quoted there
     show = not args.json and sys.stderr.isatty()
 
     def progress(i: int, n: int) -> None:

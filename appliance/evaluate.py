@@ -1,6 +1,12 @@
 """Evaluation on your own documents: retrieval hit@1, hit@5 and MRR per method, and how
 often generated answers contain the gold answer.
 
+With answers: ``answer_contains`` (the gold answer occurs in the answer), ``evidence_contains``
+(it occurs in the evidence quoted with the answer), ``answer_or_evidence_contains`` (either:
+what the user is shown), and ``supported_rate`` (the share of answer sentences the claim check
+marks supported). Both sides are compared by ``appliance.claims.contains_answer``: numbers by
+value ("$51.2 billion" = "51.2 billion dollars", "£29,250" = "29250").
+
 Input is JSON lines ``{"question", "file", "page"?, "answer"?}``; ``file`` is relative to an
 ingested folder (or absolute) and ``page`` is 1-based. A hit is a retrieved passage from the
 gold file and, when a page is given, from that page. MRR looks at the top 10.
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.claims import contains_answer
 from appliance.errors import ConfigError
 from appliance.retrieve import Hit, Method, Retriever
 
@@ -85,12 +92,14 @@ def evaluate(
     path: Path,
     retriever: Retriever,
     *,
-    answer_fn: Callable[[str], str] | None = None,
+    answer_fn: Callable[[str], Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     items = load_items(path)
     totals = {m: {"hit@1": 0.0, "hit@5": 0.0, "mrr": 0.0} for m in METHODS}
-    answered = contained = 0
+    answered = contained = in_evidence = in_either = 0
+    sentences = supported = 0
+    checked = False
     per_question = []
     for i, item in enumerate(items, 1):
         ranks: dict[str, int | None] = {}
@@ -104,11 +113,22 @@ def evaluate(
                 totals[method]["mrr"] += 1.0 / rank
         row: dict[str, Any] = {"question": item.question, "ranks": ranks}
         if answer_fn is not None and item.answer:
-            text = answer_fn(item.question)
-            ok = normalise(item.answer) in normalise(text)
+            got = answer_fn(item.question)
+            text = got if isinstance(got, str) else got.read()
+            ok = contains_answer(item.answer, text)
             answered += 1
             contained += ok
             row["answer_contains"] = ok
+            if not isinstance(got, str):  # an Answer: its evidence and claim check too
+                checked = True
+                quoted = contains_answer(item.answer, " ".join(e.text for e in got.evidence))
+                claims = got.claims
+                in_evidence += quoted
+                in_either += ok or quoted
+                sentences += len(claims)
+                supported += sum(c.supported for c in claims)
+                row["evidence_contains"] = quoted
+                row["supported"] = [c.supported for c in claims]
         per_question.append(row)
         if progress:
             progress(i, len(items))
@@ -117,5 +137,9 @@ def evaluate(
     for method in METHODS:
         result[method] = {k: round(v / n, 4) for k, v in totals[method].items()}
     result["answer_contains"] = round(contained / answered, 4) if answered else None
+    if checked:
+        result["evidence_contains"] = round(in_evidence / answered, 4)
+        result["answer_or_evidence_contains"] = round(in_either / answered, 4)
+        result["supported_rate"] = round(supported / sentences, 4) if sentences else None
     result["per_question"] = per_question
     return result

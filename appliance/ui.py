@@ -187,6 +187,12 @@ def print_eval(result: dict[str, Any]) -> None:
     out.print(table)
     if result.get("answer_contains") is not None:
         out.print(f"answers containing the gold answer: {result['answer_contains']:.2f}")
+    if result.get("evidence_contains") is not None:
+        out.print(f"evidence containing the gold answer: {result['evidence_contains']:.2f}")
+        either = result["answer_or_evidence_contains"]
+        out.print(f"answer or evidence containing it: {either:.2f}")
+    if result.get("supported_rate") is not None:
+        out.print(f"answer sentences backed by their sources: {result['supported_rate']:.2f}")
 
 
 def print_privacy_eval(result: dict[str, Any]) -> None:

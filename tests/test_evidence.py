@@ -152,3 +152,28 @@ def test_ask_json_has_exact_evidence_and_claims(tmp_path: Path) -> None:
         assert set(c) == {"text", "supported", "citations"}
         assert c["text"] in result["answer"]
         assert isinstance(c["supported"], bool)
+
+
+def test_eval_reports_evidence_and_supported_rate(tmp_path: Path) -> None:
+    from appliance.evaluate import evaluate
+
+    settings = load_settings(
+        index_dir=tmp_path / "index",
+        retrieval={"min_score": 0.05},
+        ingest={"chunk_tokens": 80, "chunk_overlap": 16},
+    )
+    ingest([SAMPLES], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
+    backend = FakeBackend(["The security deposit is 29250 pounds.", "I do not know."])
+    assistant = Assistant(settings, embedder=FakeEmbedder(), local_backend=backend, audit=False)
+    f = tmp_path / "q.jsonl"
+    f.write_text(
+        json.dumps({"question": "How much is the security deposit under the lease?",
+                    "file": "contracts/lease_agreement.pdf", "answer": "£29,250"}) + "\n"
+        + json.dumps({"question": "How many days of annual leave do full-time employees get?",
+                      "file": "hr/employee_handbook.pdf", "answer": "27 days"}) + "\n"
+    )  # fmt: skip
+    result = evaluate(f, assistant.retriever, answer_fn=assistant.ask)
+    assert result["answer_contains"] == 0.5  # "29250 pounds" is "£29,250"
+    assert result["evidence_contains"] == 1.0
+    assert result["answer_or_evidence_contains"] == 1.0
+    assert 0 < result["supported_rate"] < 1
