@@ -24,8 +24,12 @@ from appliance.privacy import (
     redact,
     restore,
 )
+from appliance.privacy import contact as contact_module
 from appliance.privacy import credentials as credentials_module
 from appliance.privacy import detectors as detectors_module
+from appliance.privacy import documents as documents_module
+from appliance.privacy import network as network_module
+from appliance.privacy import numbers as numbers_module
 from appliance.privacy import rules as rules_module
 from appliance.privacy import verdict as verdict_module
 from appliance.privacy.evaluate import DEFAULT_SET, load_items, main
@@ -111,6 +115,174 @@ POSITIVES = [
     ("mrn", "Patient ID: PT-0048213, bed 14B", "PT-0048213"),
     ("mrn", "Chart #: 4471120 (oncology)", "4471120"),
 ]
+
+
+# One per format the broader detectors added, each with a near miss in BROADER_NEAR_MISSES.
+BROADER_POSITIVES = [
+    # cards: every network and length, any separator (after normalisation)
+    ("card", "Maestro 6759 9716 7233 at the kiosk", "6759 9716 7233"),
+    ("card", "maestro card: 6762730983490", "6762730983490"),
+    ("card", "MC 2720.1781.7555.0572 declined", "2720.1781.7555.0572"),
+    ("card", "JCB 3589 1167 0492 3661 554, K. Sato", "3589 1167 0492 3661 554"),
+    ("card", "Diners 3622 272211 0325 on file", "3622 272211 0325"),
+    ("card", "UnionPay 6212 3364 3011 2035 752", "6212 3364 3011 2035 752"),
+    ("card", "Mir 2201 1167 0492 3660 refunded", "2201 1167 0492 3660"),
+    ("card", "Troy 9792 2519 4092 0780", "9792 2519 4092 0780"),
+    ("card", "Visa Electron 4917 9043 2113 340", "4917 9043 2113 340"),
+    ("card", "cc: 135496033614999 (UATP)", "135496033614999"),
+    ("card", "card 4539\u20094761\u20090618\u20094462 exp", "4539\u20094761\u20090618\u20094462"),
+    ("card", "４５３９ ４７６１ ０６１８ ４４６２", "４５３９ ４７６１ ０６１８ ４４６２"),
+    ("card", "4539\u200b4761\u200b0618\u200b4462 pasted", "4539\u200b4761\u200b0618\u200b4462"),
+    # IBAN in any case, with dashes
+    ("iban", "wire to de89 3704 0044 0532 0130 00, thanks", "de89 3704 0044 0532 0130 00"),
+    ("iban", "IBAN: Fr14-2004-1010-0505-0001-3M02-606.", "Fr14-2004-1010-0505-0001-3M02-606"),
+    ("iban", "GB60\u00a0BARC\u00a02000\u00a00055\u00a07799\u00a011", None),
+    # SSN: spaced alone, bare after a context word
+    ("us_ssn", "Her number is 623 81 9017 per HR", "623 81 9017"),
+    ("us_ssn", "tax id 401223456 on the W-9", "401223456"),
+    ("us_ssn", "Employee social: 212678832", "212678832"),
+    ("us_ssn", "SSN: 536 904 399", "536 904 399"),
+    # phones without a "+": country code, parentheses, "(0)", IDD prefixes
+    ("phone", "Ring me on 44 20 7946 0958 tomorrow", "44 20 7946 0958"),
+    ("phone", "London desk (44) 20-7946-0958", "(44) 20-7946-0958"),
+    ("phone", "Office +44 (0)20 7946 0958, Priya", "+44 (0)20 7946 0958"),
+    ("phone", "dial 001 415 555 2671 for billing", "001 415 555 2671"),
+    ("phone", "tel 49 30 1234567", "49 30 1234567"),
+    ("phone", "phone: 33 1 42 68 53 00", "33 1 42 68 53 00"),
+    # network addresses
+    ("ip_address", "SSH into 10.20.4.117 as ops", "10.20.4.117"),
+    ("ip_address", "listening on 172.16.254.3:8443", "172.16.254.3:8443"),
+    ("ip_address", "Client IP: 2001:db8:85a3::8a2e:370:7334", "2001:db8:85a3::8a2e:370:7334"),
+    ("ip_address", "dns 8.8.4.4", "8.8.4.4"),
+    ("mac_address", "Device MAC 3C:22:FB:91:0A:7E", "3C:22:FB:91:0A:7E"),
+    ("mac_address", "hwaddr 00-1A-2B-3C-4D-5E", "00-1A-2B-3C-4D-5E"),
+    ("mac_address", "port Gi0/3 shows 0011.2233.44ab", "0011.2233.44ab"),
+    # identity documents
+    ("drivers_license", "Driver's license: D1234567 (CA)", "D1234567"),
+    ("drivers_license", "DL# S530-4126-7890 scanned", "S530-4126-7890"),
+    ("drivers_license", "driving licence number MORGA753116SM9IJ", "MORGA753116SM9IJ"),
+    ("passport", "Passport No: 925076473 (GBR)", "925076473"),
+    ("passport", "passport number L898902C3, expiry 2031", "L898902C3"),
+    # obfuscated e-mail
+    ("email", "write to jane.doe at gmail dot com", "jane.doe at gmail dot com"),
+    ("email", "ops [at] northwind-hr [dot] de", "ops [at] northwind-hr [dot] de"),
+    ("email", "Contact: m.keller(at)klinik-nord(dot)de", "m.keller(at)klinik-nord(dot)de"),
+    ("email", "mail j.okafor @ lumenbank . co . uk", "j.okafor @ lumenbank . co . uk"),
+    ("email", "ana.berg＠klinikum-nord.de sent it", "ana.berg＠klinikum-nord.de"),
+    # cloud and SaaS credentials, random tokens next to key words
+    ("api_key", "aws_secret_access_key = sFtDyvikDrPe6wmMvQGY7nU4dINx2eZRwN/ptWPY", None),
+    ("api_key", "AWS secret xAwIZ0DqK7fCOokPyQnP8o4FG5B5EGnwAp/cz2jl", None),
+    ("api_key", "x ya29.a0PR9_RrxEmlKi_Mf549e3y3FEYVFPqTLkCVeHcKMTXsH y", None),
+    ("api_key", "refresh: 1//0gv1sjBNMFZlvLu5MhikfhyPsrTEIXdHJwqRIsBIrl", None),
+    ("api_key", "AccountName=a;AccountKey=rkjVkjAy1p+kJFEaP6+sngzklbpwLskB6CK/9cBE==;", None),
+    ("api_key", "TWILIO_ACCOUNT_SID=AC17988120875edcb0c450e17472dc930f", None),
+    ("api_key", "twilio auth token 7ccff44c3698e3feb947e0fa5f9b3e23", None),
+    ("api_key", "shopify: 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", None),
+    ("api_key", "doctl -t dop_v1_" + "863a072bfcc6ce7f" * 4, None),
+    ("api_key", "jira ATATT3xFfGF0hlShhmeZV-R2gMwNRxovC14Hqrjz16A8eXXJg5tfiL8vA7orfo1hX", None),
+    ("api_key", "datadog api key 4c15554719596e1085ed77b917c78281", None),
+    ("credential", "the deploy token is V3zwgIj85ZrHnoA8weZPp3nu", "V3zwgIj85ZrHnoA8weZPp3nu"),
+    ("credential", "token=Zk3Qp9LmX2vB7nR4tY8wE1uI", "Zk3Qp9LmX2vB7nR4tY8wE1uI"),
+    # key blocks
+    (
+        "private_key",
+        "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nPrivate-MAC: 3b7c",
+        None,
+    ),
+    ("private_key", "Private-Lines: 1\na4lWhnw4zhcSfAoCYbIG5JgxSbqZeg1vm/9PLVSprCKE\n", None),
+    ("private_key", "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGXBO7S19Y/oYir8c\n", None),
+    ("private_key", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG9w0BBQ0w\n", None),
+    ("private_key", "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nP2/56wAAAi4AAAA3aWYt\n", None),
+    # PINs and card security codes
+    ("pin", "PIN 4821", "4821"),
+    ("pin", "My debit PIN is 0 7 3 9, don't share", "0 7 3 9"),
+    ("pin", "pin code is 582913", "582913"),
+    ("pin", "CVV: 737", "737"),
+]
+
+BROADER_NEAR_MISSES = [
+    "Ticket ref 675997167233 for the refund.",  # Maestro-shaped, Luhn-valid, no card word
+    "Loyalty number 1234 4563 8243 1070 on the receipt.",  # grouped, Luhn-valid, no network
+    "Total bytes: 1.048.576.000.000 last year.",  # dots as thousands separators
+    "Order 4539 4761 0618 4463 was cancelled.",  # fails Luhn
+    "Card ending in 4462 was charged $59.00.",
+    "Example: de89 3704 0044 0532 0130 01 (wrong check digits).",
+    "Model de44a and DE44-ZX are product codes.",
+    "Case 536 90 43991 was closed.",  # part of a longer number
+    "Batch 666 12 3456 was discarded.",  # area 666 is never issued
+    "The social club has 412 members.",
+    "Revenue for 2019 2020 2021 2022 is in the appendix.",
+    "ISBN 978 3 16 148410 0 in the catalogue.",
+    "Invoice 44 2079 4609 58 is overdue.",  # grouped unlike a UK number
+    "Order 44 20 7946 0958 shipped.",  # order number laid out like one
+    "Amount due: 1 250 000 EUR.",
+    "Upgrade to version 1.2.3.4 before Friday.",
+    "See section 4.2.1.3 of the lease.",
+    "Chrome 120.0.6099.109 fixed it.",
+    "OID 1.3.6.1.4.1.311.21.8 names the template.",
+    "Bind to 127.0.0.1; netmask 255.255.255.0; listen on 0.0.0.0:8080.",
+    "for (std::vector<int>::iterator it = v.begin(); ...)",
+    "ff:ff:ff:ff:ff:ff is the broadcast address.",
+    "Lottery draw: 04-11-23-35-42-47",
+    "Bring your driver's license and a utility bill.",
+    "Passport expires on 2031-05-01; photos are 35x45 mm.",
+    "License: Apache-2.0",
+    "Look at this dot com era chart.",
+    "We met at acme.com headquarters; the team works at example.org.",
+    "Price @ 5.99 each; meet @ the lobby.",
+    "Set AWS_SECRET_ACCESS_KEY in CI; git commit 8c7a6a088c681b4e70c53b99b8e562dc49c0cec3.",
+    "sha256 checksum b94e3ca381feb693b81c47cf4b9bda118bd2b1ddd4280d8d73d18f71f52842ff for the key",
+    "API key id 123e4567-e89b-12d3-a456-426614174000 was revoked.",
+    "Use the key com.example.app.PreferencesKeyStore2 for lookups.",
+    "SSH key fingerprint SHA256:09975MEom3UIeUZ/lX2LJHe/n5KH1+xXOev2/QOF2i8",
+    "auth middleware: src/middleware/authenticateRequestHandler2.ts",
+    "Secret rotation failed for arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db",
+    "Private-Lines is a header of the PuTTY key format.",
+    "Connect pin 13 of the Arduino; PIN pad model 4100 at checkout 3.",
+    "The CVV is the 3-digit code on the back.",
+]
+
+
+@pytest.mark.parametrize(("name", "text", "value"), BROADER_POSITIVES)
+def test_broader_detectors_find(
+    detector: Detector, name: str, text: str, value: str | None
+) -> None:
+    hits = found(detector, text)
+    assert [n for n, _ in hits] == [name], hits
+    if value is not None:
+        assert hits[0][1] == value
+
+
+@pytest.mark.parametrize("text", BROADER_NEAR_MISSES)
+def test_broader_detectors_ignore_near_misses(detector: Detector, text: str) -> None:
+    assert found(detector, text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "placeholder"),
+    [
+        (
+            "card 4539\u20094761\u20090618\u20094462 ok",
+            "4539\u20094761\u20090618\u20094462",
+            "[CARD_1]",
+        ),
+        (
+            "pay ＤＥ８９ ３７０４ ００４４ ０５３２ ０１３０ ００.",
+            "ＤＥ８９ ３７０４ ００４４ ０５３２ ０１３０ ００",
+            "[IBAN_1]",
+        ),
+        ("mail ana.berg＠klinikum-nord.de now", "ana.berg＠klinikum-nord.de", "[EMAIL_1]"),
+        ("ssn 536\u201090\u20104399!", "536\u201090\u20104399", "[US_SSN_1]"),
+        ("ip 10.2\u200b0.4.117 x", "10.2\u200b0.4.117", "[IP_ADDRESS_1]"),
+    ],
+)
+def test_redaction_replaces_the_original_characters(
+    detector: Detector, text: str, value: str, placeholder: str
+) -> None:
+    redacted, mapping = redact(text, detector.scan(text))
+    assert redacted == text.replace(value, placeholder)
+    assert mapping == {placeholder: value}
+    assert restore(redacted, mapping) == text
 
 
 @pytest.mark.parametrize(("name", "text", "value"), POSITIVES)
@@ -393,7 +565,7 @@ def test_shipped_set_covers_every_detector(detector: Detector) -> None:
         if sensitive:
             seen.update(f.detector for f in detector.scan(text))
     builtin = set(detector.names)
-    assert len(builtin) == 19 and "phone" in builtin and "term" not in builtin
+    assert len(builtin) == 24 and "phone" in builtin and "term" not in builtin
     assert builtin <= seen, builtin - seen
 
 
@@ -451,7 +623,17 @@ def test_main_prints_json_or_a_clean_error(
 
 # ------------------------------------------------------------------------------ doc examples
 @pytest.mark.parametrize(
-    "module", [detectors_module, credentials_module, rules_module, verdict_module]
+    "module",
+    [
+        detectors_module,
+        credentials_module,
+        rules_module,
+        verdict_module,
+        numbers_module,
+        contact_module,
+        network_module,
+        documents_module,
+    ],
 )
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]

@@ -1,9 +1,11 @@
 """Find personal and secret data in text: where it is and what kind, never what it says.
 
 ``Detector`` runs the finders of ``numbers`` (cards, IBANs, national ids), ``contact`` (e-mail,
-phone numbers), ``credentials`` (API keys, private keys, JWTs, passwords) and ``records`` (dates of
-birth, medical record numbers), each under a detector name that becomes a verdict reason and a
-placeholder label, plus ``term`` and ``pattern``: the user's words and regular expressions from
+also obfuscated, and phone numbers), ``credentials`` (API keys and cloud secrets, private keys,
+JWTs, passwords, random tokens next to key words, PINs), ``network`` (IP and MAC addresses),
+``documents`` (driver's licence and passport numbers) and ``records`` (dates of birth, medical
+record numbers), each under a detector name that becomes a verdict reason and a placeholder
+label, plus ``term`` and ``pattern``: the user's words and regular expressions from
 ``PrivacySettings``. Where findings overlap, the most specific name wins (an IBAN is not also a
 card, a key in ``API_KEY=...`` is an ``api_key``, not a ``credential``).
 
@@ -23,15 +25,30 @@ import phonenumbers
 from appliance.config import PrivacySettings
 from appliance.errors import ConfigError
 from appliance.privacy.base import Finder
-from appliance.privacy.contact import PhoneFinder, emails
+from appliance.privacy.contact import PhoneFinder, emails, obfuscated_emails
 from appliance.privacy.credentials import (
     API_KEY_TRIGGERS,
+    CLOUD_TRIGGERS,
     CREDENTIAL_TRIGGERS,
+    ENTROPY_TRIGGERS,
+    PIN_TRIGGERS,
+    PUTTY_TRIGGERS,
     api_keys,
+    cloud_secrets,
     credentials,
+    entropy_tokens,
     jwts,
+    pins,
     private_keys,
+    putty_keys,
 )
+from appliance.privacy.documents import (
+    LICENSE_TRIGGERS,
+    PASSPORT_TRIGGERS,
+    drivers_licenses,
+    passports,
+)
+from appliance.privacy.network import ip_addresses, mac_addresses
 from appliance.privacy.normalize import normalize
 from appliance.privacy.numbers import CONTEXT_IDS, cards, codici_fiscali, ibans, ssns_dashed
 from appliance.privacy.records import DOB_TRIGGERS, MRN_TRIGGERS, dobs, mrns
@@ -56,7 +73,8 @@ def _finder(rx: re.Pattern[str]) -> Finder:
 # Most specific first: where findings overlap, the later name gives way.
 _PRECEDENCE = (
     "private_key", "jwt", "api_key", "iban", "it_codice_fiscale",
-    *(c.name for c in CONTEXT_IDS), "card", "email", "dob", "mrn", "credential", "phone",
+    *(c.name for c in CONTEXT_IDS), "card", "email", "dob", "mrn", "passport",
+    "drivers_license", "pin", "ip_address", "mac_address", "credential", "phone",
 )  # fmt: skip
 _RANK = {name: i for i, name in enumerate(_PRECEDENCE)}
 
@@ -99,11 +117,20 @@ class Detector:
             _Check("it_codice_fiscale", codici_fiscali, digits=True),
             _Check("dob", dobs, DOB_TRIGGERS, True),
             _Check("mrn", mrns, MRN_TRIGGERS, True),
+            _Check("passport", passports, PASSPORT_TRIGGERS, True),
+            _Check("drivers_license", drivers_licenses, LICENSE_TRIGGERS, True),
             _Check("email", emails, ("@",)),
+            _Check("email", obfuscated_emails, (" at ", "at]", "at)", "at}", "at>", "@")),
             _Check("api_key", api_keys, API_KEY_TRIGGERS),
+            _Check("api_key", cloud_secrets, CLOUD_TRIGGERS),
             _Check("private_key", private_keys, ("private key",)),
+            _Check("private_key", putty_keys, PUTTY_TRIGGERS),
             _Check("jwt", jwts, ("eyj",)),
             _Check("credential", credentials, CREDENTIAL_TRIGGERS),
+            _Check("credential", entropy_tokens, ENTROPY_TRIGGERS),
+            _Check("pin", pins, PIN_TRIGGERS, True),
+            _Check("ip_address", ip_addresses, (".", ":"), True),
+            _Check("mac_address", mac_addresses, (":", "-", "."), True),
         ]
         words = sorted({t.strip() for t in terms or [] if t.strip()}, key=len, reverse=True)
         if words:

@@ -35,13 +35,18 @@ from stdnum.it import codicefiscale as it_cf
 from stdnum.nl import bsn as nl_bsn
 from stdnum.us import ssn as us_ssn
 
-from appliance.privacy.base import GAP, Finder, Span, context_finder
+from appliance.privacy.base import GAP, Finder, Span
+from appliance.privacy.textscan import lower, near
 
 # ---------------------------------------------------------------------------- cards
 # Digits with single spaces, dashes or dots between them (NBSP, thin and zero-width spaces are
 # plain after ``normalize``); not the digits of a decimal fraction ("8.031683612216888") nor
 # part of a longer run or word.
-_DIGIT_RUN = re.compile(r"(?<![\w-])(?<!\d[.,])\d(?:[ .-]?\d){11,}(?![\w-]|[ .-]\d|[.,]\d)")
+# (Patterns here start with a character class and check what precedes it by a lookbehind after
+# it: the regex engine then skips ahead to the next digit instead of trying every position.)
+_DIGIT_RUN = re.compile(
+    r"[0-9](?<![\w-][0-9])(?<![0-9][.,][0-9])(?:[ .-]?[0-9]){11,}(?![\w-]|[ .-][0-9]|[.,][0-9])"
+)
 _GROUP = re.compile(r"\d+")
 # Words that make a number a card number; looked for just before it.
 _CARD_CONTEXT = re.compile(
@@ -142,7 +147,11 @@ def cards(text: str) -> Iterator[Span]:
 # ---------------------------------------------------------------------------- IBAN
 # Any case ("gb29nwbk..."), spaces or dashes between characters; validated by mod-97 and the
 # country's format, shortened until valid when the greedy match took a following word.
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){11,32}(?![A-Za-z0-9])")
+# Matched from its check digits on (two letters must precede them): digits are rarer than letters.
+_IBAN = re.compile(
+    r"[0-9](?<=[A-Za-z][A-Za-z][0-9])(?<![A-Za-z0-9][A-Za-z][A-Za-z][0-9])[0-9]"
+    r"(?:[ -]?[A-Za-z0-9]){11,32}(?![A-Za-z0-9])"
+)
 # The IBAN registry's countries (python-stdnum's iban.dat): a cheap test before the checksum.
 _IBAN_COUNTRIES = frozenset(
     "AD AE AL AT AZ BA BE BG BH BI BR BY CH CR CY CZ DE DJ DK DO EE EG ES FI FK FO FR GB GE GI "
@@ -160,21 +169,25 @@ def ibans(text: str) -> Iterator[Span]:
     """
     pos = 0
     while (m := _IBAN.search(text, pos)) is not None:
-        value, pos = m.group(), m.start() + 1
+        start, pos = m.start() - 2, m.start() + 1
+        value = text[start : m.end()]
         if value[:2].upper() not in _IBAN_COUNTRIES:
             continue
         # The greedy match may have taken what follows (a word, the next IBAN): shorten it.
         for end in range(len(value), 14, -1):
             if value[end - 1] not in " -" and std_iban.is_valid(value[:end]):
-                yield m.start(), m.start() + end
-                pos = m.start() + end
+                yield start, start + end
+                pos = start + end
                 break
 
 
 # ---------------------------------------------------------------------------- national ids
 # "536-90-4399" or "536 90 4399" alone: the 3-2-4 grouping is distinctive; not inside a longer
 # run of digit groups ("123 536 90 4399 12") nor a date or a phone number.
-_SSN_GROUPED = re.compile(r"(?<![\w.,/-])(?<!\d[ -])\d{3}([ -])\d{2}\1\d{4}(?![\w/-]|[ .,-]\d)")
+_SSN_GROUPED = re.compile(
+    r"[0-9](?<![\w.,/-][0-9])(?<![0-9][ -][0-9])[0-9]{2}([ -])[0-9]{2}\1[0-9]{4}"
+    r"(?![\w/-]|[ .,-][0-9])"
+)
 
 
 def ssns_dashed(text: str) -> Iterator[Span]:
@@ -203,6 +216,9 @@ def _dni_valid(value: str) -> bool:
     return es_dni.is_valid(value) or es_nie.is_valid(value)
 
 
+_SEPARATORS = re.compile(r"[\s.\-]")
+
+
 @dataclass(frozen=True)
 class ContextId:
     """An id that counts only after a context word: ``<context> <gap> <value>``, validated."""
@@ -215,9 +231,21 @@ class ContextId:
     """Lower-case substrings, one of which the context needs: a cheap test before the regex."""
 
     def finder(self) -> Finder:
-        """Spans of valid values after the context word; separators are ignored by ``valid``."""
+        """Spans of valid values after the context word; separators are ignored by ``valid``.
+
+        The pattern runs only around its triggers (a context word starts at most 12 characters
+        before its trigger, as "sécurité " before "sociale"; the whole match is shorter than
+        100 characters).
+        """
         rx = re.compile(rf"(?:{self.context}){GAP}(?P<v>{self.value})(?![\w-])")
-        return context_finder(rx, lambda v: self.valid(re.sub(r"[\s.\-]", "", v)))
+        triggers, valid = self.triggers, self.valid
+
+        def find(text: str) -> Iterator[Span]:
+            for m in near(text, lower(text), triggers, 0, rx, 100, back=12):
+                if valid(_SEPARATORS.sub("", m.group("v"))):
+                    yield m.span("v")
+
+        return find
 
 
 CONTEXT_IDS = [
@@ -225,9 +253,9 @@ CONTEXT_IDS = [
         "us_ssn",
         r"(?i:\bssn\b|\bss\s?#|\bss\s+no\b|\bsocial(?:\s+security)?\b|\btax\s*id\b|\btin\b|"
         r"\btaxpayer\s+id(?:entification)?\b)",
-        r"\d{3}[ .-]?\d{2}[ .-]?\d{4}",
+        r"\d{3}[ .-]?\d{2}[ .-]?\d{4}|\d{3} \d{3} \d{3}|\d{3}-\d{3}-\d{3}|\d{3}\.\d{3}\.\d{3}",
         us_ssn.is_valid,
-        ("ssn", "ss", "social", "tax", "tin"),
+        ("ssn", "ss#", "ss #", "ss no", "social", "tax", "tin"),
     ),
     ContextId("gb_nhs", r"\bNHS\b", r"\d{3}[ -]?\d{3}[ -]?\d{4}", gb_nhs.is_valid, ("nhs",)),
     ContextId(
@@ -275,7 +303,7 @@ CONTEXT_IDS = [
 ]
 
 _CODICE_FISCALE = re.compile(
-    r"(?<![A-Za-z0-9])[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z](?![A-Za-z0-9])"
+    r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]{5}[0-9]{2}[A-EHLMPR-T][0-9]{2}[A-Z][0-9]{3}[A-Z](?![A-Za-z0-9])"
 )
 
 
