@@ -10,6 +10,7 @@ answer appends one line to the audit log. No presentation here: the CLI and TUI 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -221,7 +222,23 @@ class Assistant:
             egress.allow_endpoint(self.cloud_base_url())
         else:
             egress.revoke_all()  # leaving hybrid: the endpoint and its proxy are closed again
+            if self._cloud_factory is None:
+                self._cloud = None  # and the SDK's open connections go with its client
         self.mode = mode
+
+    def cloud_proxy(self) -> str | None:
+        """The proxy cloud requests go through (``http://proxy.corp:3128``, credentials left
+        out), or None when they go direct; stated in the audit line."""
+        from urllib.parse import urlsplit
+
+        from appliance import egress
+
+        proxy = egress.proxy_for(self.cloud_base_url())
+        if proxy is None:
+            return None
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{parts.hostname}{port}"
 
     def hybrid_unavailable(self) -> str | None:
         """Why hybrid mode cannot be switched on now (None when it can)."""
@@ -319,7 +336,7 @@ class Assistant:
                 messages, used, mapping = self._prompt(backend, decision, question, relevant,
                                                        history)  # fmt: skip
             else:
-                _set_gate(backend, self._wire_gate)
+                _set_gate(backend, functools.partial(self._wire_gate, question, decision))
         timings["prompt_ms"] = (time.perf_counter() - t_retrieved) * 1000
         answer = Answer(question, query, decision.route, decision.reasons, backend.name, used,
                         timings, messages, sensitive=decision.sensitive, _t0=t0)  # fmt: skip
@@ -356,14 +373,30 @@ class Assistant:
             messages, mapping = self._redact(messages)
         return messages, used, mapping
 
-    def _wire_gate(self, body: bytes) -> None:
-        """Called by the cloud backend with each request body just before it is sent."""
+    def _wire_gate(self, question: str, decision: Decision, body: bytes) -> None:
+        """Called by the cloud backend with each request body just before it is sent: the
+        last privacy check of the exact bytes, then an audit line for the attempt, written
+        before a byte leaves (so a retry, a lost response or a crash mid-answer is on record)."""
         verdict = self.router.gate_text(request_strings(body))
         if verdict.sensitive:
             names = ", ".join(f"{n} ×{c}" for n, c in sorted(verdict.reasons.items()))
             raise PrivacyBlocked(
                 f"stopped a request to the cloud: it holds something sensitive ({names})",
                 hint="nothing was sent; ask again in offline mode",
+            )
+        if self.audit is not None:
+            self.audit.append(
+                {
+                    "event": "send",
+                    "mode": self.mode,
+                    "decision": "cloud",
+                    "reasons": decision.reasons,
+                    "backend": "cloud",
+                    "model": self.settings.privacy.claude_model,
+                    "sent": {"sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)},
+                    "via_proxy": self.cloud_proxy(),
+                    "question_hmac": self.audit.question_hmac(question),
+                }
             )
 
     def _redact(self, messages: list[Message]) -> tuple[list[Message], dict[str, str]]:
@@ -402,9 +435,11 @@ class Assistant:
                     {"bytes": len(a), "sha256": hashlib.sha256(a).hexdigest()} for a in attempts
                 ],
                 "answered": bool(answered),
+                "via_proxy": self.cloud_proxy(),
             }
         self.audit.append(
             {
+                "event": "answer",
                 "mode": self.mode,
                 "decision": answer.route,
                 "sensitive": decision.sensitive,

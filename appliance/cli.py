@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from appliance import egress, safetext
 from appliance.config import Settings, load_settings
@@ -103,7 +104,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow non-sensitive questions to go to Claude (needs ANTHROPIC_API_KEY)",
     )
+    p.add_argument(
+        "--chat",
+        metavar="NAME",
+        help="continue (or start) the saved conversation NAME: earlier turns are the context, "
+        "and once a turn was sensitive the whole conversation stays local",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object when done")
+    _common(p)
+
+    p = sub.add_parser(
+        "chats",
+        help="list saved conversations (or delete one)",
+        description="Saved conversations live under the index folder, private to you.",
+    )
+    p.add_argument("--delete", metavar="NAME", help="delete the conversation NAME")
+    p.add_argument("--json", action="store_true", help="print JSON")
     _common(p)
 
     p = sub.add_parser("chat", help="open the chat app (terminal UI)")
@@ -194,17 +210,34 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 @command("ask")
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.assistant import Assistant
-    from appliance.ui import print_answer_footer
+    from appliance.ui import err, print_answer_footer
 
     if args.hybrid:
         settings.privacy.mode = "hybrid"
     if args.k is not None and args.k < 1:
         raise ConfigError("--k must be at least 1")
+    conversations = conversation = None
+    if args.chat is not None:
+        from appliance.conversations import Conversations, check_name
+
+        conversations = Conversations(settings.index_dir)
+        conversation = conversations.load(check_name(args.chat))
     assistant = Assistant(settings)
-    answer = assistant.ask(args.question, k=args.k, path=args.path, model=args.model)
+    history = conversation.turns if conversation is not None else ()
+    answer = assistant.ask(
+        args.question, history=history, k=args.k, path=args.path, model=args.model
+    )
     if args.json:
         answer.read()
-        print(json.dumps(answer.to_json()))
+        result = answer.to_json()
+        if conversation is not None and conversations is not None:
+            _save_turn(conversations, conversation, answer)
+            result["chat"] = {
+                "name": conversation.name,
+                "turns": len(conversation.turns),
+                "local_only": conversation.local_only,
+            }
+        print(json.dumps(result))
         return 0
     cleaner = safetext.StreamCleaner()  # the answer may echo escape sequences from a document
     for piece in answer:
@@ -212,6 +245,55 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.flush()
     sys.stdout.write(cleaner.flush() + "\n")
     print_answer_footer(answer)
+    if conversation is not None and conversations is not None:
+        _save_turn(conversations, conversation, answer)
+        if conversation.local_only:
+            err.print(
+                f"conversation {conversation.name!r}: a turn was sensitive, so it stays on this "
+                "machine (start a new one for cloud answers)",
+                style="dim",
+                markup=False,
+            )
+    return 0
+
+
+def _save_turn(conversations: Any, conversation: Any, answer: Any) -> None:
+    """Keep a finished turn in its saved conversation (a cancelled or empty one is not kept)."""
+    if answer.cancelled or not answer.text.strip():
+        return
+    conversation.add(answer.turn())
+    conversations.save(conversation)
+
+
+@command("chats")
+def cmd_chats(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.conversations import Conversations
+
+    conversations = Conversations(settings.index_dir)
+    if args.delete is not None:
+        if not conversations.delete(args.delete):
+            raise ConfigError(f"no saved conversation {args.delete!r}")
+        if args.json:
+            print(json.dumps({"deleted": args.delete}))
+        else:
+            print(f"deleted conversation {args.delete}")
+        return 0
+    rows = [
+        {
+            "name": c.name,
+            "updated": c.updated,
+            "turns": c.turns,
+            "local_only": c.local_only,
+            "first_question": c.first_question,
+        }
+        for c in conversations.recent()
+    ]
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    from appliance.ui import print_chats
+
+    print_chats(rows)
     return 0
 
 
@@ -275,7 +357,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.ui import err, print_eval
 
     load_items(args.file)  # a malformed file fails before any model loads
-    assistant = Assistant(settings, audit=False)
+    assistant = Assistant(settings)  # audited like `ask`: in hybrid mode questions may leave
     answer_fn = None if args.no_answers else assistant.ask  # read, checked and quoted there
     show = not args.json and sys.stderr.isatty()
 

@@ -225,7 +225,7 @@ def print_audit(records: list[dict[str, Any]]) -> None:
                     str(r.get("seq", "?")),
                     str(r.get("time", ""))[:19].replace("T", " "),
                     str(r.get("mode", "")),
-                    str(r.get("decision", "")),
+                    "→ sending" if r.get("event") == "send" else str(r.get("decision", "")),
                     str(r.get("model", "")),
                     _audit_sent(sent),
                     "; ".join(map(str, reasons)) if isinstance(reasons, list) else "",
@@ -246,3 +246,22 @@ def _audit_sent(sent: Any) -> str:
     if attempts and sent.get("answered") is False:
         text += "\nno reply"
     return text
+
+
+def print_chats(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        out.print("no saved conversations: `appliance ask QUESTION --chat NAME` starts one")
+        return
+    table = Table()
+    for col in ("name", "updated", "turns", "route"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("first question", max_width=60)
+    for r in rows:
+        table.add_row(
+            escape(name(str(r["name"]))),
+            dt.datetime.fromtimestamp(float(r["updated"])).strftime("%Y-%m-%d %H:%M"),
+            str(r["turns"]),
+            "local only" if r["local_only"] else "any",
+            escape(clean(str(r["first_question"])[:60])),
+        )
+    out.print(table)

@@ -11,7 +11,7 @@ the interface but not sent: the installed SDK (2.x) has no sampling parameters.
 
 Left out: deciding whether a turn may go out (the router), redaction, tool use, token counting
 through the API (that would send the text), and opening the egress guard for the endpoint
-(the router calls ``appliance.egress.allow_url(backend.base_url)``).
+(``Assistant.set_mode`` calls ``appliance.egress.allow_endpoint``).
 """
 
 from __future__ import annotations
