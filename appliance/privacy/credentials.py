@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from appliance.privacy.base import GAP, Span
-from appliance.privacy.textscan import lower, near
+from appliance.privacy.textscan import long_words, lower, near
 
 _API_KEY = re.compile(
     r"(?<![\w-])(?:"
@@ -100,6 +100,9 @@ def api_keys(text: str) -> Iterator[Span]:
     >>> [text[s:e] for s, e in api_keys(text)]
     ['sk-proj-xluWx2MqtYygX0bKRVitGoPZ']
     """
+    words = long_words(text, 15)  # every key is one, or in one
+    if not words:
+        return
     found: set[Span] = set()
     for webhook in ("https://hooks.slack", "https://discord"):
         at = text.find(webhook)
@@ -107,7 +110,7 @@ def api_keys(text: str) -> Iterator[Span]:
             if (m := _API_KEY.match(text, at)) is not None:
                 found.add(m.span())
             at = text.find(webhook, at + 1)
-    for token in _LONG.finditer(text):
+    for token in (t for s, e in words for t in _LONG.finditer(text, s, e)):
         start, low = token.start(), token.group().lower()
         m = None
         if low.startswith(_PREFIXES):
@@ -270,10 +273,8 @@ _HEX_KEY_CONTEXT = re.compile(
     r"(?i)(?:twilio|auth[\s_\-]*token|datadog|dd[\s_\-]*(?:api|app)|azure[\s_\-]*openai|"
     r"api[\s_\-]*key|app(?:lication)?[\s_\-]*key|subscription[\s_\-]*key|ocp-apim)"
 )
-CLOUD_TRIGGERS = (
-    "aws", "secret", "accountkey", "sharedaccesskey", "sharedsecret", "sig=", "sid", "twilio",
-    "datadog", "dd_", "dd-", "token", "key", "ocp-apim",
-)  # fmt: skip
+# ``cloud_secrets`` tests for its own words, after a cheaper test for a long word.
+CLOUD_TRIGGERS: tuple[str, ...] = ()
 
 
 def _mixed(value: str) -> bool:
@@ -296,6 +297,8 @@ def cloud_secrets(text: str) -> Iterator[Span]:
     >>> [text[s:e] for s, e in cloud_secrets(text)]
     ['wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY']
     """
+    if not long_words(text, 30):
+        return  # each of these secrets is 30 characters or more
     low = lower(text)
     for m in near(text, low, ("aws", "secret"), 80, _AWS_SECRET, 40):
         # a git SHA-1 is 40 hex digits: lower case and digits only
@@ -375,6 +378,8 @@ def entropy_tokens(text: str) -> Iterator[Span]:
     >>> [text[s:e] for s, e in entropy_tokens(text)]
     ['q8Zt3LmN0vXc7RbWy2KdPf9s']
     """
+    if not long_words(text, 20):
+        return
     for head in near(text, lower(text), ENTROPY_TRIGGERS, 48, _TOKEN_HEAD, 20):
         m = _TOKEN.match(text, head.start())
         if m is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 
 
 def lower(text: str) -> str:
@@ -71,3 +72,29 @@ def near(
                 break
             if m.end() < endpos or endpos == len(text):
                 yield m
+
+
+def long_words(text: str, shortest: int) -> list[tuple[int, int]]:
+    """Spans of the whitespace-separated words of ``text`` that have ``shortest`` (15 or more)
+    characters or more: keys and tokens are such words, and most prose has none.
+
+    >>> long_words("a key: sk-proj-0123456789abcdef, ok", 15)
+    [(7, 32)]
+    """
+    return [(s, e) for s, e in _words_of_15(text) if e - s >= shortest]
+
+
+@lru_cache(maxsize=4)
+def _words_of_15(text: str) -> tuple[tuple[int, int], ...]:
+    # Cached: the finders of one scan ask about the same text in turn.
+    words = text.split()
+    if max(map(len, words), default=0) < 15:
+        return ()
+    spans: list[tuple[int, int]] = []
+    at = 0
+    for word in words:
+        if len(word) >= 15:
+            at = text.find(word, at)
+            spans.append((at, at + len(word)))
+            at += len(word)
+    return tuple(spans)
