@@ -13,6 +13,7 @@ is scored against the question:
   not already contain scores higher;
 - a small prior for the passage's retrieval rank, and a penalty for fragments (headings).
 
+Page footers ("… - page 2 of 4") are never quoted.
 Sentences repeated by overlapping chunks are kept once. Spans are exact: ``start``/``end``
 index the stored page text, so ``hit.text[start - hit.start : end - hit.start] == text``.
 
@@ -60,6 +61,8 @@ _WANTS_DATE = re.compile(
 _WANTS_NAME = re.compile(
     r"\b(who|whom|whose|where)\b|\bwhich (company|firm|person|place|city|country)\b", re.I
 )
+_FOOTER = re.compile(r"\bpage \d+ of \d+\b|^\s*(page )?\d+\s*$", re.IGNORECASE)
+"""Running headers and footers ("Lease Agreement - page 2 of 4"): never an answer."""
 _PLACE = re.compile(
     r"\b(location|located|address|site|room|area|building|floor|venue|premises|office)\b", re.I
 )
@@ -122,6 +125,7 @@ def select_evidence(question: str, passages: Sequence[Hit], limit: int = LIMIT) 
         _Candidate(n, hit, a, b, hit.text[a:b], {stem(w) for w in words(hit.text[a:b])})
         for n, hit in enumerate(passages, 1)
         for a, b in sentences(hit.text)
+        if not _FOOTER.search(hit.text[a:b])
     ]
     df: dict[str, int] = {}
     for c in candidates:

@@ -177,3 +177,32 @@ def test_eval_reports_evidence_and_supported_rate(tmp_path: Path) -> None:
     assert result["evidence_contains"] == 1.0
     assert result["answer_or_evidence_contains"] == 1.0
     assert 0 < result["supported_rate"] < 1
+
+
+# -- in the chat app -----------------------------------------------------------------------------
+async def test_chat_shows_the_check_and_opens_evidence_in_context(tmp_path: Path) -> None:
+    from textual.widgets import OptionList, Static
+
+    from appliance.tui.sources import PassageScreen, SourcesPane
+
+    from .test_tui import ask, indexed, make_app
+
+    reply = "The security deposit is £29,250. The moon is made of cheese [1]."
+    app = make_app(indexed(tmp_path), FakeBackend([reply]))
+    async with app.run_test(size=(100, 40)) as pilot:
+        entry = await ask(pilot, "How much is the security deposit under the lease?")
+        assert entry.answer is not None
+        assert [c.supported for c in entry.answer.claims] == [True, False]
+        check = str(entry.query_one(".check", Static).content)
+        assert "not backed" in check and "moon is made of cheese" in check
+        quotes = str(entry.query_one(".evidence", Static).content)
+        assert entry.evidence and entry.evidence[0].text.split()[0] in quotes
+        # the first quote opens with its sentence highlighted in the passage view
+        pane = app.query_one(SourcesPane)
+        options = app.query_one("#source-list", OptionList)
+        options.focus()
+        options.highlighted = len(pane.citations)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, PassageScreen)
+        assert str(app.screen.query_one("#cited", Static).content) == pane.evidence[0].text.strip()

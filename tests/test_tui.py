@@ -156,7 +156,9 @@ async def test_answer_streams_with_route_and_sources(tmp_path: Path) -> None:
         pane = app.query_one(SourcesPane)
         assert [c.n for c in pane.citations] == [1]
         assert pane.citations == entry.citations == entry.answer.citations
-        assert pane.query_one(OptionList).option_count == 1
+        # and, after it, the evidence quoted with the answer
+        assert pane.evidence == entry.evidence and entry.evidence
+        assert pane.query_one(OptionList).option_count == 1 + len(entry.evidence)
         assert app.query_one(ChatLog).selected is entry
         # the question went to the backend with the retrieved passages
         assert QUESTION in backend.last_messages[-1].content

@@ -365,7 +365,7 @@ class ChatApp(App[None]):
         elif entry.running:
             pane.show([], "Sources show when the answer is done.")
         else:
-            pane.show(entry.citations, "No passage was relevant: nothing to cite.")
+            pane.show(entry.citations, "No passage was relevant: nothing to cite.", entry.evidence)
 
     @on(SourcesPane.Open)
     def _open_passage(self, event: SourcesPane.Open) -> None:

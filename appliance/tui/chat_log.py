@@ -1,8 +1,10 @@
 """The conversation: questions, answers streaming in as Markdown, and notes from the app.
 
 Each answer shows where it was answered (a LOCAL or CLOUD badge and the model), then the text
-as it streams, then why it went there (the routing reasons). The log is focusable: up/down
-select an earlier answer (its sources show in the sources pane), as does a click.
+as it streams; once done, the sentences its sources do not back are listed, marked ✗, the
+evidence is quoted under it, then why it went there (the routing reasons).
+The log is focusable: up/down select an earlier answer (its sources and evidence show in the
+sources pane), as does a click.
 
 Left out: asking (the app's worker feeds ``AnswerEntry``), and the sources themselves.
 """
@@ -21,6 +23,7 @@ from textual.widgets import Label, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from appliance.assistant import Answer, Citation
+from appliance.evidence import Evidence
 from appliance.prompting import Turn
 from appliance.safetext import StreamCleaner, clean
 
@@ -28,6 +31,25 @@ WELCOME = (
     "Ask a question about your documents. In OFFLINE mode nothing leaves this machine.\n"
     "/ingest PATH adds documents · F1 shows the keys."
 )
+
+
+NOT_BACKED = "None of this answer is backed by your documents; here is what they say:"
+
+
+def evidence_content(evidence: list[Evidence]) -> Content:
+    """Quotes, one a line: ``“The annual rent is £58,500.” [1] lease.pdf p.2``."""
+    parts: list[tuple[str, str] | str] = []
+    for e in evidence:
+        quote = " ".join(clean(e.text).split())
+        quote = quote[:240] + ("…" if len(quote) > 240 else "")
+        parts += ["\n" if parts else "", (f"“{quote}”", "italic"), (f" [{e.n}]", "bold $accent")]
+        parts.append((f" {clean(e.where)}", "$text-muted"))
+    return Content.assemble(*parts)
+
+
+def snippet(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 class QuestionEntry(Static):
@@ -67,6 +89,8 @@ class AnswerEntry(Vertical):
             yield Label("", classes="model")
             yield Label("thinking…", classes="state")
         yield Markdown("", open_links=False)
+        yield Static("", classes="check")
+        yield Static("", classes="evidence")
         yield Static("", classes="reasons", markup=False)
 
     @property
@@ -106,7 +130,43 @@ class AnswerEntry(Vertical):
             return
         self.cancelled = cancelled or answer.cancelled
         self.query_one(".state", Label).update("cancelled" if self.cancelled else "")
+        if not self.cancelled:
+            await self._show_check(answer)
         self.query_one(".reasons", Static).update(clean("why: " + " · ".join(answer.reasons)))
+
+    async def _show_check(self, answer: Answer) -> None:
+        """Say which sentences the sources do not back (✗, dimmed), then quote the evidence."""
+        claims, evidence = answer.claims, answer.evidence
+        unsupported = [c for c in claims if not c.supported]
+        check = self.query_one(".check", Static)
+        if claims and len(unsupported) == len(claims):
+            check.update(Content.styled(NOT_BACKED, "bold $text-warning"))
+        elif unsupported:
+            lines: list[tuple[str, str] | str] = [
+                (f"✗ {len(unsupported)} of {len(claims)} sentences not backed by the sources:",
+                 "bold $text-warning"),
+            ]  # fmt: skip
+            for c in unsupported:
+                lines += ["\n", ("✗ ", "$text-warning"), (snippet(clean(c.text)), "dim")]
+            check.update(Content.assemble(*lines))
+        elif claims:
+            check.update(Content.styled("✓ every sentence is backed by its sources", "$success"))
+        check.display = bool(claims)
+        quotes = self.query_one(".evidence", Static)
+        quotes.update(evidence_content(evidence))
+        quotes.display = bool(evidence)
+
+    @property
+    def evidence(self) -> list[Citation]:
+        """The evidence quoted with the answer, as citations of their exact spans."""
+        answer = self.answer
+        if answer is None or not answer.done or self.cancelled:
+            return []
+        out = []
+        for e in answer.evidence:
+            hit = answer.passages[e.n - 1]
+            out.append(Citation(e.n, e.file, e.page, e.start, e.end, hit.score, e.text, hit.path))
+        return out
 
     async def fail(self, message: str) -> None:
         if self._stream is not None:

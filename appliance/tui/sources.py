@@ -1,13 +1,15 @@
 """The sources pane (citations of the selected answer) and the passage view.
 
-The pane lists each citation with its file, page, retrieval score and the start of its text;
-choosing one (Enter or a click) opens ``PassageScreen``: the cited span highlighted between
-the text around it, as rebuilt from the index by ``appliance.tui.passages``.
+The pane lists each citation with its file, page, retrieval score and the start of its text,
+then the evidence sentences quoted with the answer; choosing one (Enter or a click) opens
+``PassageScreen``: the cited span (or quoted sentence) highlighted between the text around it,
+as rebuilt from the index by ``appliance.tui.passages``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import ClassVar
 
 from textual import on
@@ -44,6 +46,17 @@ def citation_prompt(c: Citation) -> Content:
     )
 
 
+def evidence_prompt(c: Citation) -> Content:
+    """``quote [1] contracts/lease.pdf p.2`` / the quoted sentence."""
+    return Content.assemble(
+        ("quote ", "bold $success"),
+        (f"[{c.n}] ", "bold $accent"),
+        (name(c.where), "bold"),
+        "\n",
+        (f"“{snippet(clean(c.text), 160)}”", "italic"),
+    )
+
+
 class SourcesPane(Vertical):
     """Citations of one answer; Enter on one opens the passage in context."""
 
@@ -57,6 +70,7 @@ class SourcesPane(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.citations: list[Citation] = []
+        self.evidence: list[Citation] = []
 
     def compose(self) -> ComposeResult:
         yield Label("Sources", id="sources-title")
@@ -66,15 +80,25 @@ class SourcesPane(Vertical):
     def on_mount(self) -> None:
         self.query_one(OptionList).display = False
 
-    def show(self, citations: list[Citation], note: str | None = None) -> None:
-        """List ``citations``; with none, ``note`` (or the default hint) instead."""
+    def show(
+        self,
+        citations: list[Citation],
+        note: str | None = None,
+        evidence: Sequence[Citation] = (),
+    ) -> None:
+        """List ``citations``, then the ``evidence`` quoted with the answer (each opens with
+        its sentence highlighted); with no citations, ``note`` (or the default hint) instead."""
         self.citations = list(citations)
+        self.evidence = list(evidence) if citations else []
         options = self.query_one(OptionList)
         options.clear_options()
         items: list[Option | None] = []
         for i, c in enumerate(citations):
             items += [None] if items else []  # a separator line between citations
             items.append(Option(citation_prompt(c), id=str(i)))
+        for i, c in enumerate(self.evidence):
+            items += [None] if items else []
+            items.append(Option(evidence_prompt(c), id=f"e{i}"))
         options.add_options(items)
         options.display = bool(citations)
         if citations:
@@ -89,8 +113,11 @@ class SourcesPane(Vertical):
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        if event.option.id is not None:
-            self.post_message(self.Open(self.citations[int(event.option.id)]))
+        key = event.option.id
+        if key is not None and key.startswith("e"):
+            self.post_message(self.Open(self.evidence[int(key[1:])]))
+        elif key is not None:
+            self.post_message(self.Open(self.citations[int(key)]))
 
 
 class PassageScreen(ModalScreen[None]):
