@@ -154,7 +154,8 @@ def obfuscated_emails(text: str) -> Iterator[Span]:
 # Digits with the separators phone numbers use, optionally led by "+" (or "00" as an
 # international prefix). Only these candidate windows go to phonenumbers, which is slow on
 # whole texts (about 3 ms per KB).
-_PHONE_CANDIDATE = re.compile(r"(?<![A-Za-z0-9_])\+?\(?\d[\d \t().\-/]{5,}\d\)?")
+# Not glued to a word by a dash: "terminal-8555799050", "INV-4155552671" are names.
+_PHONE_CANDIDATE = re.compile(r"(?<![A-Za-z0-9_])(?<![A-Za-z_]-)\+?\(?\d[\d \t().\-/]{5,}\d\)?")
 _PHONE_CONTEXT = re.compile(
     r"(?i)\b(?:tel|telephone|phone|ph|mobile|mob|cell|cellphone|fax|call|text|sms|whatsapp|"
     r"landline|contact)\b[^\n]{0,20}$"

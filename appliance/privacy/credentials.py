@@ -337,6 +337,8 @@ _HEX_ONLY = re.compile(
     r"[0-9a-fA-F]{12}"
 )
 _WORDY = re.compile(r"[A-Z]?[a-z]{3,}|[A-Z]{4,}")
+_WORD_SEGMENT = re.compile(r"[a-z]{4,}|[A-Z]{4,}|[A-Z][a-z]{3,}")
+_BREAK = re.compile(r"</?[A-Za-z]|[.!?][ \t]")
 ENTROPY_TRIGGERS = ("key", "token", "secret", "auth", "cred", "pass", "pwd")
 
 
@@ -368,6 +370,8 @@ def high_entropy(value: str) -> bool:
         return False
     if sum(len(w) for w in _WORDY.findall(core)) > 0.4 * len(core):
         return False  # an identifier or a path: "AWS_SECRET_ACCESS_KEY_2", "com.acme.app.v2"
+    if any(_WORD_SEGMENT.fullmatch(s) for s in re.split(r"[-_./]", core)):
+        return False  # a word between separators: "terminal-360487072-r2", "build_2024_x86"
     return _entropy(core) >= min(4.2, math.log2(len(core)) - 0.75)
 
 
@@ -389,7 +393,14 @@ def entropy_tokens(text: str) -> Iterator[Span]:
             continue
         line_start = text.rfind("\n", 0, m.start()) + 1
         before = text[max(line_start, m.start() - 48) : m.start()]
-        if _KEYISH.search(before) and not _NOT_SECRET_CONTEXT.search(before):
+        words = list(_KEYISH.finditer(before))
+        # The key word must lead to the value: no markup or sentence end between them
+        # ("the keys.</text><text class=...").
+        if (
+            words
+            and not _NOT_SECRET_CONTEXT.search(before)
+            and not _BREAK.search(before, words[-1].end())
+        ):
             yield m.start(), m.start() + len(value)
 
 

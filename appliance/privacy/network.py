@@ -90,7 +90,8 @@ def _ipv6_ok(value: str) -> bool:
         address = ipaddress.IPv6Address(value)
     except ValueError:
         return False
-    return not (address.is_unspecified or address.is_loopback)
+    mapped = address.ipv4_mapped
+    return not (address.is_unspecified or address.is_loopback or (mapped and mapped.is_loopback))
 
 
 def ip_addresses(text: str) -> Iterator[Span]:
