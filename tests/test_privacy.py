@@ -202,6 +202,8 @@ BROADER_POSITIVES = [
 
 BROADER_NEAR_MISSES = [
     "Ticket ref 675997167233 for the refund.",  # Maestro-shaped, Luhn-valid, no card word
+    "Q3 units: 6759 9716 7233",  # the same in groups: 12 digits need a card word
+    "Totals for the quarter: 396 3702 1719 14 609 units.",  # Diners digits, no card layout
     "Loyalty number 1234 4563 8243 1070 on the receipt.",  # grouped, Luhn-valid, no network
     "Total bytes: 1.048.576.000.000 last year.",  # dots as thousands separators
     "Order 4539 4761 0618 4463 was cancelled.",  # fails Luhn

@@ -102,19 +102,31 @@ def _card_grouping(lengths: list[int]) -> bool:
     return all(g == 4 for g in lengths[1:-1]) and 1 <= lengths[-1] <= 4
 
 
-def _is_card(number: str, grouped: bool, context: bool) -> bool:
+def _is_card(number: str, lengths: list[int], context: bool) -> bool:
+    """Whether ``number`` (its digits, written in groups of ``lengths``) is a card number.
+
+    Without a card word: a major network's number written in one run, in a card's grouping or
+    in groups of four or more ("4539 4761 06184462"); a many-length network's in a card's
+    grouping. Never a 12-digit number (three groups of four are as often a row of a table).
+    """
     if not 12 <= len(number) <= 19 or len(set(number)) < 2 or not luhn.is_valid(number):
         return False
-    tier = _card_network(number)
-    return context or (tier == STRONG and len(number) >= 13) or (tier == WEAK and grouped)
+    if context:
+        return True
+    if len(number) == 12:
+        return False
+    tier, grouped = _card_network(number), _card_grouping(lengths)
+    if tier == STRONG:
+        return len(lengths) == 1 or grouped or min(lengths) >= 4
+    return tier == WEAK and grouped
 
 
 def cards(text: str) -> Iterator[Span]:
     """Luhn-valid card numbers of every network, 12-19 digits, grouped or not.
 
     >>> find = lambda text: [text[s:e] for s, e in cards(text)]
-    >>> find("6759 6498 2648"), find("order 675964982648"), find("debit 675964982648")
-    (['6759 6498 2648'], [], ['675964982648'])
+    >>> find("6762 7309 8349 0"), find("ref 6762730983490"), find("debit 6762730983490")
+    (['6762 7309 8349 0'], [], ['6762730983490'])
     """
     for m in _DIGIT_RUN.finditer(text):
         run = m.group()
@@ -131,13 +143,13 @@ def cards(text: str) -> Iterator[Span]:
                     continue
                 if len(digits) < 12:
                     break
-                grouped = _card_grouping([len(g.group()) for g in groups[i : j + 1]])
-                if dotted and not grouped:
+                lengths = [len(g.group()) for g in groups[i : j + 1]]
+                if dotted and not _card_grouping(lengths):
                     continue  # "1.234.567.890.123" is an amount, not a card
                 if context is None:
                     at = m.start() + groups[i].start()
                     context = _CARD_CONTEXT.search(text, max(0, at - 40), at) is not None
-                if _is_card(digits, grouped, context):
+                if _is_card(digits, lengths, context):
                     yield m.start() + groups[i].start(), m.start() + groups[j].end()
                     i = j
                     break
