@@ -1,9 +1,10 @@
 """Numbers that identify a person's money or state records, each checked by python-stdnum.
 
 Covers ``card`` (12-19 digits, Luhn-valid, with spaces, dashes or dots between digit groups: a
-major network's prefix and length alone; Maestro, Visa Electron, RuPay and other many-length
-issuers when grouped like a card, 4-4-4-4 or 4-6-5; any other Luhn-valid run only after a card
-word such as "card", "visa", "debit", "cc" or "PAN"), ``iban`` (any case, spaces or dashes;
+major network's prefix and length alone, in one run, grouped like a card (4-4-4-4, 4-6-5) or in
+groups of four or more; Maestro, Visa Electron, RuPay and other many-length issuers when grouped
+like a card; a 12-digit number or any other Luhn-valid run only after a card word such as
+"card", "visa", "debit", "cc" or "PAN"), ``iban`` (any case, spaces or dashes;
 country format and mod-97 check), ``us_ssn`` (``123-45-6789`` or ``123 45 6789`` alone,
 ``123456789`` and other layouts after "SSN", "social", "SS#", "tax id", "TIN" or "taxpayer id"),
 ``it_codice_fiscale`` (its shape and check letter are distinctive enough alone) and, only after
