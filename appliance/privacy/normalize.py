@@ -21,6 +21,7 @@ NFKC), and spelled-out digits ("four one one one").
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +34,9 @@ _LOOKALIKES = dict(
         strict=True,
     )
 )
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 @lru_cache(maxsize=4096)
@@ -67,7 +71,7 @@ class Normalized:
     text: str
     source_length: int
     origins: tuple[int, ...] | None = None
-    """None when the text was left as it is (plain ASCII)."""
+    """None when every character kept its offset (plain ASCII, or one-for-one folding)."""
 
     def original(self, start: int, end: int) -> tuple[int, int]:
         """The span of the original text that ``text[start:end]`` came from.
@@ -94,10 +98,22 @@ def normalize(text: str) -> Normalized:
     """
     if text.isascii():
         return Normalized(text, len(text))
+    # Fast path: fold only the non-ASCII runs; while every character folds to exactly one,
+    # offsets are unchanged and no map is needed (curly quotes, dashes, NBSP, accents).
     pieces: list[str] = []
-    origins: list[int] = []
+    pos = 0
+    one_to_one = True
+    for m in _NON_ASCII.finditer(text):
+        folded = [_fold(c) for c in m.group()]
+        one_to_one = one_to_one and all(len(f) == 1 for f in folded)
+        pieces += [text[pos : m.start()], *folded]
+        pos = m.end()
+    pieces.append(text[pos:])
+    if one_to_one:
+        return Normalized("".join(pieces), len(text))
+    pieces, origins = [], []
     for i, char in enumerate(text):
-        folded = char if char.isascii() else _fold(char)
-        pieces.append(folded)
-        origins.extend([i] * len(folded))
+        folded_char = char if char.isascii() else _fold(char)
+        pieces.append(folded_char)
+        origins.extend([i] * len(folded_char))
     return Normalized("".join(pieces), len(text), tuple(origins))
