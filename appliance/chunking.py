@@ -32,6 +32,8 @@ class Chunk:
     tokens: int
     sensitive: bool = False
     detectors: dict[str, int] = field(default_factory=dict)
+    ocr: float | None = None
+    """Mean OCR confidence of the page the text was read from by OCR; None for a text layer."""
 
 
 class TokenCounter(Protocol):
@@ -159,7 +161,14 @@ class Chunker:
                 total += units[j][2]
                 j += 1
             a, b = units[i][0], units[j - 1][1]
-            yield Chunk(section.page, section.start + a, section.start + b, text[a:b], total)
+            yield Chunk(
+                section.page,
+                section.start + a,
+                section.start + b,
+                text[a:b],
+                total,
+                ocr=section.ocr,
+            )
             if j >= len(units):
                 break
             # Step back over whole trailing units that fit in the overlap budget.

@@ -39,6 +39,22 @@ class IngestSettings(_Section):
     """Files larger than this are skipped with a reason."""
 
 
+class OcrSettings(_Section):
+    enabled: bool = True
+    """Read scanned PDF pages and images (PNG, JPEG, TIFF) with the bundled offline OCR model."""
+    languages: tuple[Literal["en", "zh"], ...] = ("en",)
+    """Scripts to keep: the bundled model reads English (Latin letters, digits) and Chinese;
+    without ``zh``, lines read as Chinese characters (noise on Latin pages) are dropped."""
+    min_confidence: float = Field(0.6, ge=0.0, le=1.0)
+    """Pages whose mean OCR confidence is lower are reported per file, not indexed."""
+    dpi: int = Field(200, ge=72, le=400)
+    """Resolution scanned PDF pages are rendered at before OCR."""
+    max_pages: int = Field(500, ge=1)
+    """Pages OCR'd per file at most; the rest are reported, not read."""
+    max_megapixels: int = Field(64, ge=1, le=1024)
+    """Images larger than this are reduced while decoding (JPEG) or refused with a reason."""
+
+
 class EmbeddingSettings(_Section):
     model_dir: Path | None = None
     """A local sentence-transformers model folder; default: the bundled all-MiniLM-L6-v2."""
@@ -119,6 +135,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    ocr: OcrSettings = Field(default_factory=OcrSettings)
 
     _toml_files: ClassVar[list[Path]] = []
 

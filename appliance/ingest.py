@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from appliance.chunking import Chunk, Chunker
-from appliance.config import Settings
+from appliance.config import OcrSettings, Settings
 from appliance.crashpoints import crash_point
 from appliance.embedding import Embedder, TextEmbedder
 from appliance.errors import ConfigError, LoadError
@@ -76,7 +76,7 @@ class IngestReport:
 class Progress:
     """Sent to the progress callback: ``kind`` says what happened."""
 
-    kind: Literal["scanned", "file", "chunks"]
+    kind: Literal["scanned", "file", "chunks", "ocr"]
     total: int = 0
     path: str = ""
     status: str = ""
@@ -174,14 +174,22 @@ def _produce(
     max_bytes: int,
     out: queue.Queue[object],
     cancel: threading.Event,
+    ocr_settings: OcrSettings | None = None,
 ) -> None:
+    from appliance import ocr
     from appliance.loaders import load_file
 
     chunker: Chunker | None = None
+    # OCR'd pages show on the progress bar: the loaders report each one through this thread.
+    reading = [""]
+    ocr.bind(
+        ocr_settings or OcrSettings(), lambda: out.put(Progress("ocr", path=reading[0], count=1))
+    )
     try:
         for cand in cands:
             if cancel.is_set():
                 break
+            reading[0] = cand.relpath
             prev = known.get(cand.path)
             try:
                 st = os.stat(cand.path)
@@ -392,7 +400,16 @@ def ingest(
         q: queue.Queue[object] = queue.Queue(maxsize=64)
         producer = threading.Thread(
             target=_produce,
-            args=(cands, known, make_chunker, labeler, ing.max_file_mb << 20, q, cancel),
+            args=(
+                cands,
+                known,
+                make_chunker,
+                labeler,
+                ing.max_file_mb << 20,
+                q,
+                cancel,
+                settings.ocr,
+            ),
             name="ingest-parse",
             daemon=True,
         )
@@ -416,6 +433,9 @@ def ingest(
                     assert current is not None
                     writer.end(current[0], current[1], msg)
                     current = None
+                elif isinstance(msg, Progress):
+                    if progress:
+                        progress(msg)
                 elif isinstance(msg, _Fail):
                     if current is not None:
                         writer.fail(current[0])

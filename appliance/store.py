@@ -36,7 +36,7 @@ import sqlite3
 import stat
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,16 @@ END;
 """
 
 
+# OCR facts per chunk, in a table of their own: additive (any writer creates it on an index
+# that lacks it, so the schema version stays), and deleting a chunk deletes its row.
+_OCR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chunk_ocr (chunk_id INTEGER PRIMARY KEY, confidence REAL NOT NULL);
+CREATE TRIGGER IF NOT EXISTS chunk_ocr_ad AFTER DELETE ON chunks BEGIN
+    DELETE FROM chunk_ocr WHERE chunk_id = old.id;
+END;
+"""
+
+
 @dataclass(frozen=True)
 class FileRecord:
     id: int
@@ -125,6 +135,8 @@ class ChunkRecord:
     text: str
     sensitive: bool
     detectors: dict[str, int]
+    ocr: float | None = None
+    """Mean OCR confidence of the page this text was read from by OCR; None: a text layer."""
 
 
 class Store:
@@ -191,9 +203,31 @@ class Store:
         except OSError as exc:
             raise IndexError_(f"cannot open index folder {index_dir}: {exc.strerror}") from None
         store = cls(index_dir, conn)
+        store._ocr_table(writable=create)
         if embedding_model is not None:
             store.check_embedder(embedding_model)
         return store
+
+    def _ocr_table(self, *, writable: bool) -> None:
+        """Make sure ``chunk_ocr`` exists (writers); note whether it does (readers)."""
+        if writable:
+            self.conn.executescript(_OCR_SCHEMA)
+        self.has_ocr = bool(
+            self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunk_ocr'"
+            ).fetchone()
+        )
+
+    def ocr_confidence(self, ids: Iterable[int]) -> dict[int, float]:
+        """OCR confidence of those of ``ids`` whose text was read by OCR."""
+        ids = list(ids)
+        if not ids or not getattr(self, "has_ocr", False):
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.conn.execute(
+            f"SELECT chunk_id, confidence FROM chunk_ocr WHERE chunk_id IN ({marks})", ids
+        )
+        return {int(r[0]): float(r[1]) for r in rows}
 
     def __enter__(self) -> Store:
         return self
@@ -396,6 +430,11 @@ class Store:
         )
 
     def chunk_records(self, ids: Iterable[int]) -> dict[int, ChunkRecord]:
+        records = self._chunk_records(ids)
+        ocr = self.ocr_confidence(records)
+        return {i: replace(r, ocr=ocr[i]) if i in ocr else r for i, r in records.items()}
+
+    def _chunk_records(self, ids: Iterable[int]) -> dict[int, ChunkRecord]:
         ids = list(ids)
         if not ids:
             return {}
@@ -452,6 +491,13 @@ class Store:
                 for i, c in enumerate(chunks)
             ],
         )
+        ocr = [(c.ocr, file_id, first_seq + i) for i, c in enumerate(chunks) if c.ocr is not None]
+        if ocr:
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO chunk_ocr(chunk_id, confidence) "
+                "SELECT id, ? FROM chunks WHERE file_id = ? AND seq = ?",
+                ocr,
+            )
 
     def finish_file(
         self, file_id: int, *, pages: int | None, chunks: int, sensitive: int, notes: list[str]

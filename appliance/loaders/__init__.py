@@ -7,8 +7,10 @@ returns ``(kind, sections)``; the sections are a lazy iterator, so nothing is pa
 caller iterates, and parse failures surface then. ``is_supported`` tells the folder scanner
 which files to pick up; files with other suffixes are skipped, not reported.
 
-Formats: PDF (``pdf``), plain text (``text``), Markdown (``markdown``), HTML (``html``), DOCX
-(``docx``). Adding one is a module with a class following ``base.Loader`` and a line below.
+Formats: PDF (``pdf``, scanned pages read by OCR), plain text (``text``), Markdown
+(``markdown``), HTML (``html``), DOCX (``docx``), images (``image``: PNG, JPEG, TIFF, read by
+OCR; see ``appliance.ocr``). Adding one is a module with a class following ``base.Loader``
+and a line below.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from appliance.loaders.base import Loader, LoadError, Section
 from appliance.loaders.docx import DocxLoader
 from appliance.loaders.html import HtmlLoader
+from appliance.loaders.image import ImageLoader, image_format
 from appliance.loaders.pdf import PdfLoader
 from appliance.loaders.text import TextLoader, known_format
 
@@ -45,11 +48,12 @@ LOADERS: tuple[Loader, ...] = (
     TextLoader("markdown", (".md", ".markdown")),
     HtmlLoader(),
     DocxLoader(),
+    ImageLoader(),
 )
 _BY_SUFFIX: dict[str, Loader] = {s: loader for loader in LOADERS for s in loader.suffixes}
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_BY_SUFFIX)
 _TEXT_KINDS = frozenset({"text", "markdown", "html"})
-_NAMES = {"pdf": "a PDF", "docx": "a DOCX document"}
+_NAMES = {"pdf": "a PDF", "docx": "a DOCX document", "image": "a PNG, JPEG or TIFF image"}
 
 
 def is_supported(path: Path) -> bool:
@@ -99,7 +103,7 @@ def _read_head(path: Path) -> bytes:
 
 def _mismatch(loader: Loader, suffix: str, head: bytes) -> str:
     """Why content does not fit its suffix, naming what it looks like when we can tell."""
-    seen = known_format(head)
+    seen = known_format(head) or (f"a {image_format(head)} image" if image_format(head) else None)
     if loader.kind in _TEXT_KINDS:
         if seen:
             return f"looks like {seen}, not text (content does not match {suffix} suffix)"

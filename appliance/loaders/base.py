@@ -6,7 +6,8 @@ within the extracted text of that page (or of the whole file for formats without
 chunk's span can be cited exactly. Loaders stream: a large file is yielded in pieces and never
 held whole in memory. A file that cannot be ingested raises ``LoadError`` with a one-line reason
 (possibly after some sections were yielded: the caller then discards the file). Non-fatal
-remarks (``"not UTF-8; decoded as cp1252"``) are appended to ``notes``.
+remarks (``"not UTF-8; decoded as cp1252"``) are appended to ``notes``. Text read by OCR (a
+scanned page, an image) carries its mean confidence in ``ocr``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class Section:
     start: int
     """Offset of ``text`` in the extracted text of its page (or of the file)."""
     text: str
+    ocr: float | None = None
+    """Mean OCR confidence when ``text`` was read from an image of the page; None otherwise."""
 
 
 class Loader(Protocol):

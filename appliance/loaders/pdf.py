@@ -8,8 +8,14 @@ filings; pypdf needs ``cryptography`` for AES); any other password fails with "e
 characters other than tab and newline dropped, ligatures (ﬁ, ﬂ, ...) spelled out, and pdfium's
 U+FFFE marker turned back into the hyphen it stands for ("COVID\\ufffe19" → "COVID-19").
 
-Left out: OCR of scanned pages (a document without any text layer is refused, saying so),
-layout analysis (columns and tables come out in the parser's reading order), passwords.
+Pages without a usable text layer (none, or mostly unmapped glyphs: U+FFFD, private-use or
+control characters) are rendered by pdfium at ``ocr.dpi`` and read by OCR (``appliance.ocr``);
+only those pages, so a mixed document keeps its text layer elsewhere. Rendering is bounded: the
+page bitmap is capped in pixels, a page whose embedded images are larger than
+``ocr.max_megapixels`` is reported instead of decoded, and at most ``ocr.max_pages`` pages of a
+file are OCR'd. With OCR off (or pypdf reading the file) textless pages are counted in a note.
+
+Left out: layout analysis (columns and tables come out in the parser's reading order), passwords.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from appliance.loaders.base import LoadError, Section
 
@@ -42,6 +48,23 @@ _LIGATURES = str.maketrans(
 )
 # C0/C1 controls except tab and newline, and the non-character U+FFFF.
 _JUNK = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\uffff]")
+# What a glyph without a Unicode mapping comes out as: replacement, private use, controls.
+_UNMAPPED = re.compile(r"[\ufffd\ue000-\uf8ff\x00-\x08\x0b-\x1f\x7f-\x9f]")
+RENDER_MAX_PIXELS = 12_000_000
+"""Largest page bitmap rendered for OCR (a 200 dpi A3 page is about 9 MP)."""
+
+
+def usable(text: str) -> bool:
+    """Whether a page's raw text layer is worth indexing as it is.
+
+    ``"Revenue rose 4%"`` → True; ``""`` → False; ``"\ufffd\ufffd\ufffd a"`` → False
+    (mostly unmapped glyphs: a scan with a broken or fake text layer).
+    """
+    stripped = "".join(text.split())
+    if not stripped or not any(ch.isalnum() for ch in stripped):
+        return False
+    bad = len(_UNMAPPED.findall(stripped))
+    return bad * 4 < len(stripped)
 
 
 def normalise(text: str) -> str:
@@ -56,10 +79,18 @@ def _short(e: BaseException) -> str:
     return detail if len(detail) <= 120 else detail[:117] + "..."
 
 
+class PageText(str):
+    """A page's raw text that also carries its open pdfium page (for rendering), or None."""
+
+    page: Any = None
+
+
 def _pdfium_pages(path: Path) -> Iterator[str] | None:
     """Page texts from pypdfium2, or None when pdfium is missing or cannot open the file.
 
-    A file that needs a password raises LoadError at once (pdfium tries the empty one).
+    Each text is a ``PageText`` whose ``page`` stays open until the next page is asked for
+    (so that a page without text can be rendered for OCR). A file that needs a password
+    raises LoadError at once (pdfium tries the empty one).
     """
     try:
         import pypdfium2 as pdfium
@@ -79,9 +110,11 @@ def _pdfium_pages(path: Path) -> Iterator[str] | None:
                 try:
                     textpage = page.get_textpage()
                     try:
-                        yield textpage.get_text_range()
+                        text = PageText(textpage.get_text_range())
                     finally:
                         textpage.close()
+                    text.page = page
+                    yield text
                 finally:
                     page.close()
         finally:
@@ -116,6 +149,74 @@ def _pypdf_pages(path: Path, first: int = 0) -> Iterator[str]:
         yield text
 
 
+def _largest_image(page: Any) -> int:
+    """Pixels of the largest image drawn on a pdfium page (0 when none or unknown)."""
+    import pypdfium2.raw as pdfium_c
+
+    largest = 0
+    try:
+        for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3):
+            w, h = obj.get_px_size()
+            largest = max(largest, int(w) * int(h))
+    except Exception:  # metadata we cannot read: let the render decide
+        return largest
+    return largest
+
+
+def _scan_with_label(text: str, page: Any) -> bool:
+    """A few words of text over a page-sized image: a scan with a stamp or page number on it."""
+    if sum(ch.isalnum() for ch in text) >= 40:
+        return False
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        w_pt, h_pt = page.get_size()
+        for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3):
+            left, bottom, right, top = obj.get_pos()
+            if (right - left) * (top - bottom) > 0.5 * w_pt * h_pt:
+                return True
+    except Exception:
+        return False
+    return False
+
+
+def _may_hold_text(page: Any) -> bool:
+    """Whether a page without a text layer could show text: an image, or many vector paths
+    (text converted to outlines). A blank page or a lone drawing is not worth OCR."""
+    import pypdfium2.raw as pdfium_c
+
+    paths = 0
+    try:
+        for obj in page.get_objects(max_depth=3):
+            if obj.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
+                return True
+            paths += obj.type == pdfium_c.FPDF_PAGEOBJ_PATH
+            if paths >= 50:
+                return True
+    except Exception:
+        return True
+    return False
+
+
+def _render(page: Any, dpi: int, max_megapixels: int) -> tuple[Any, str | None]:
+    """The page as a greyscale Pillow image, or (None, reason) when it is unsafe to render."""
+    biggest = _largest_image(page)
+    if biggest > max_megapixels * 1_000_000:
+        return None, (
+            f"embedded image too large to decode ({biggest / 1e6:.0f} MP > "
+            f"{max_megapixels} MP limit)"
+        )
+    w_pt, h_pt = page.get_size()
+    if w_pt <= 0 or h_pt <= 0:
+        return None, "page has no size"
+    scale = min(dpi / 72, (RENDER_MAX_PIXELS / (w_pt * h_pt)) ** 0.5)
+    try:
+        bitmap = page.render(scale=scale, grayscale=True, may_draw_forms=True)
+        return bitmap.to_pil(), None
+    except Exception as e:
+        return None, f"cannot render: {_short(e)}"
+
+
 class PdfLoader:
     """PDF pages as sections (``page`` is 1-based, ``start`` 0): pdfium first, pypdf after."""
 
@@ -147,17 +248,51 @@ class PdfLoader:
             yield from _pypdf_pages(path, first=done)
 
     def load(self, path: Path, notes: list[str]) -> Iterator[Section]:
-        total = empty = 0
-        for number, raw in enumerate(self._pages(path), start=1):
-            total = number
-            text = normalise(raw)
-            if text.strip():
-                yield Section(number, 0, text)
-            else:
-                empty += 1
+        from appliance import ocr
+
+        cfg = ocr.settings()
+        log = ocr.PageNotes()
+        total = empty = ocr_done = indexed = 0
+        try:
+            for number, raw in enumerate(self._pages(path), start=1):
+                total = number
+                page = getattr(raw, "page", None)
+                text = normalise(raw)
+                scan = cfg.enabled and page is not None and _scan_with_label(text, page)
+                if usable(text) and not scan:
+                    indexed += 1
+                    yield Section(number, 0, text)
+                    continue
+                if not cfg.enabled or page is None or not _may_hold_text(page):
+                    empty += 1
+                    continue
+                if ocr_done >= cfg.max_pages:
+                    log.over_cap.append(number)
+                    continue
+                ocr_done += 1
+                image, reason = _render(page, cfg.dpi, cfg.max_megapixels)
+                section = None
+                if image is not None:
+                    section, reason = ocr.page_section(image, number)
+                    del image
+                elif reason:
+                    reason = f"page {number}: {reason}"
+                if section is None and usable(text):  # keep the few words we have
+                    section, reason = Section(number, 0, text), None
+                log.add(section, reason)
+                if section is not None:
+                    indexed += 1
+                    yield section
+        except ocr.OcrUnavailable as e:
+            raise LoadError(f"scanned pages need OCR: {e}") from None
         if total == 0:
             raise LoadError("corrupt PDF: no pages")
-        if empty == total:
-            raise LoadError("no extractable text; scanned?")
+        if indexed == 0:
+            if empty == total:
+                hint = "" if cfg.enabled else " (turn on ocr.enabled)"
+                raise LoadError(f"no extractable text; scanned?{hint}")
+            why = log.skipped[0] if len(log.skipped) == 1 else f"{len(log.skipped)} pages unread"
+            raise LoadError(f"no text found: {why}" if log.skipped else "no text found")
+        log.write(notes)
         if empty:
             notes.append(f"{empty} of {total} pages have no text (scanned?)")
