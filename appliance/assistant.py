@@ -206,6 +206,7 @@ class Assistant:
         self.router = Router(settings.privacy)
         self.audit = AuditLog(settings.index_dir) if audit else None
         self.mode: str = settings.privacy.mode
+        self._allow_trusted_server()
         if self.mode == "hybrid":
             self.set_mode("hybrid")
 
@@ -217,11 +218,17 @@ class Assistant:
         from appliance import egress
 
         if mode == "hybrid":
-            require_key()
-            # Refuses a clear-text remote endpoint; opens the endpoint (and its proxy).
-            egress.allow_endpoint(self.cloud_base_url())
+            if self._server_trust() is False:  # an untrusted model server is the cloud side
+                from appliance.backends.openai import allow_server
+
+                allow_server(self.cloud_base_url(), trusted=False)
+            else:
+                require_key()
+                # Refuses a clear-text remote endpoint; opens the endpoint (and its proxy).
+                egress.allow_endpoint(self.cloud_base_url())
         else:
             egress.revoke_all()  # leaving hybrid: the endpoint and its proxy are closed again
+            self._allow_trusted_server()  # but a trusted model server is inside the boundary
             if self._cloud_factory is None:
                 self._cloud = None  # and the SDK's open connections go with its client
         self.mode = mode
@@ -242,6 +249,8 @@ class Assistant:
 
     def hybrid_unavailable(self) -> str | None:
         """Why hybrid mode cannot be switched on now (None when it can)."""
+        if self._server_trust() is False:
+            return None  # the cloud side is the configured model server: no Anthropic key
         if not os.environ.get("ANTHROPIC_API_KEY"):
             return "hybrid mode needs ANTHROPIC_API_KEY in the environment"
         return None
@@ -259,6 +268,8 @@ class Assistant:
     def cloud_base_url(self) -> str:
         from appliance.backends.anthropic import DEFAULT_BASE_URL
 
+        if self._server_trust() is False and self.settings.llm.base_url:
+            return self.settings.llm.base_url
         return (
             self.settings.privacy.anthropic_base_url
             or os.environ.get("ANTHROPIC_BASE_URL")
@@ -277,18 +288,41 @@ class Assistant:
             self._retriever.close()
             self._retriever = None
 
+    def _server_trust(self) -> bool | None:
+        """None: answers come from llama.cpp in this process; else whether the configured
+        model server (``llm.backend = "openai"``) is in ``privacy.trusted_hosts``."""
+        from appliance.backends.openai import server_trust
+
+        return server_trust(self.settings.llm, self.settings.privacy)
+
+    def _allow_trusted_server(self) -> None:
+        """Open the egress guard for a trusted model server: it answers in every mode."""
+        if self._server_trust():
+            from appliance.backends.openai import allow_server
+
+            allow_server(self.settings.llm.base_url or "", trusted=True)
+
     def local_backend(self, model: str | None = None) -> Backend:
         if model not in self._local:
-            from appliance.backends.llama import LlamaBackend
-
             llm = self.settings.llm.model_copy(update={"model": model or self.settings.llm.model})
-            self._local[model] = LlamaBackend.from_settings(llm, self.settings.models_dir)
+            if self._server_trust():  # a trusted model server is the local backend
+                from appliance.backends.openai import OpenAIBackend
+
+                self._local[model] = OpenAIBackend.from_settings(llm, self.settings.privacy)
+            else:
+                from appliance.backends.llama import LlamaBackend
+
+                self._local[model] = LlamaBackend.from_settings(llm, self.settings.models_dir)
         return self._local[model]
 
     def cloud_backend(self) -> Backend:
         if self._cloud is None:
             if self._cloud_factory is not None:
                 self._cloud = self._cloud_factory()
+            elif self._server_trust() is False:  # an untrusted model server takes Claude's place
+                from appliance.backends.openai import OpenAIBackend
+
+                self._cloud = OpenAIBackend.from_settings(self.settings.llm, self.settings.privacy)
             else:
                 from appliance.backends.anthropic import AnthropicBackend
 
@@ -392,7 +426,8 @@ class Assistant:
                     "decision": "cloud",
                     "reasons": decision.reasons,
                     "backend": "cloud",
-                    "model": self.settings.privacy.claude_model,
+                    "model": getattr(self._cloud, "name", self.settings.privacy.claude_model),
+                    **_server_field(self._cloud),
                     "sent": {"sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)},
                     "via_proxy": self.cloud_proxy(),
                     "question_hmac": self.audit.question_hmac(question),
@@ -449,12 +484,19 @@ class Assistant:
                 if backend is None
                 else ("local" if backend.is_local else "cloud"),
                 "model": answer.model,
+                **_server_field(backend),
                 "sent": sent,
                 "question_hmac": self.audit.question_hmac(answer.question),
                 "passages": len(answer.passages),
                 "cancelled": answer.cancelled,
             }
         )
+
+
+def _server_field(backend: Backend | None) -> dict[str, str]:
+    """``{"server": "gpu-box.lan:8000 (trusted)"}`` for a model server; nothing otherwise."""
+    server = getattr(backend, "server", None)
+    return {"server": server} if isinstance(server, str) else {}
 
 
 def _set_gate(backend: Backend, gate: Callable[[bytes], None]) -> None:

@@ -63,8 +63,18 @@ class EmbeddingSettings(_Section):
 
 
 class LLMSettings(_Section):
+    backend: Literal["llama", "openai"] = "llama"
+    """``llama``: a GGUF run in this process; ``openai``: an OpenAI-compatible server (vLLM,
+    llama.cpp's server, TGI) at ``base_url``, local only if ``privacy.trusted_hosts`` lists it."""
+    base_url: str | None = None
+    """The server's API root for ``backend = "openai"``: ``http://gpu-box.lan:8000/v1``."""
     model: str | None = None
-    """GGUF file name in ``models/`` (or a path); default: the bundled SmolLM2."""
+    """GGUF file name in ``models/`` (or a path); default: the bundled SmolLM2. With
+    ``backend = "openai"``: the served model name (default: the first the server lists)."""
+    timeout: float = Field(120.0, gt=0)
+    """``openai``: seconds to wait for the server's next bytes before giving up."""
+    connect_timeout: float = Field(5.0, gt=0)
+    """``openai``: seconds to wait for a connection to the server."""
     n_gpu_layers: int = 0
     """Layers offloaded to the GPU (-1 = all); needs a CUDA/Metal build of llama.cpp."""
     n_ctx: int = Field(4096, ge=512)
@@ -112,6 +122,10 @@ class PrivacySettings(_Section):
     (two-letter codes); international numbers are recognised whatever this says."""
     redact: bool = False
     """Stricter tier: send sensitive turns to Claude with detected values as placeholders."""
+    trusted_hosts: list[str] = Field(default_factory=list)
+    """Model servers inside your trust boundary (``gpu-box.lan`` or ``gpu-box.lan:8000``): an
+    ``llm.base_url`` there answers every turn, sensitive ones included, in any mode; a server
+    not listed is treated like Claude (hybrid mode, non-sensitive turns only)."""
     claude_model: str = "claude-sonnet-4-6"
     anthropic_base_url: str | None = None
     """Default: ``$ANTHROPIC_BASE_URL`` or Anthropic's API."""
