@@ -1,7 +1,9 @@
 """``appliance doctor``: check the installation and say what to fix.
 
 Checks: the models in ``models/`` against the sha256 manifest written at install, the
-llama.cpp build (AMX kernels that crash on some CPUs, GPU offload support), that the embedder
+llama.cpp build (AMX kernels that crash on some CPUs, GPU offload support), the model server
+when ``llm.backend = "openai"`` (a trusted one must answer; an untrusted one is never contacted
+here), that the embedder
 loads offline, and that the index opens with the configured embedder and agrees with its
 vector file (intact and in step), and that the index folder is private to its owner. Each check
 is independent: one failure never hides the others. Doctor only reads: it never repairs.
@@ -141,6 +143,37 @@ def _mode_of(path: Path, index_dir: Path) -> str:
     return f"{path.relative_to(index_dir)} {mode}"
 
 
+def _model_server(settings: Settings) -> Check:
+    """``llm.backend = "openai"``: where answers come from, and whether it is trusted."""
+    from appliance.backends.openai import (
+        OpenAIBackend,
+        allow_server,
+        check_server_url,
+        server_trust,
+    )
+
+    trusted = server_trust(settings.llm, settings.privacy)
+    if trusted is None:
+        return Check("model server", True, "none: answers come from llama.cpp in this process")
+    url = settings.llm.base_url or ""
+    if not trusted:
+        check_server_url(url, trusted=False)
+        return Check(
+            "model server",
+            True,
+            f"{url} is not in privacy.trusted_hosts: it answers only non-sensitive turns in "
+            "hybrid mode (in Claude's place), sensitive ones stay in this process; not contacted",
+        )
+    allow_server(url, trusted=True)
+    backend = OpenAIBackend.from_settings(settings.llm, settings.privacy)
+    return Check(
+        "model server",
+        True,
+        f"{backend.server} serves {backend.name} (context {backend.context_length} tokens); "
+        "it answers every turn",
+    )
+
+
 def _network_guard(settings: Settings) -> Check:
     """Informational: what the in-process egress guard covers, and the OS-level option."""
     from appliance.egress import guard_summary
@@ -153,6 +186,7 @@ def run_checks(settings: Settings) -> list[Check]:
     steps: list[tuple[str, Callable[[Settings], Check]]] = [
         ("models", _models),
         ("llama.cpp", _llama),
+        ("model server", _model_server),
         ("embedder", _embedder),
         ("index", _index),
         ("network guard", _network_guard),

@@ -551,3 +551,27 @@ def test_the_last_gate_stops_the_send(scripted: tuple[Scripted, str]) -> None:
     with pytest.raises(PrivacyBlocked):
         backend.complete(QUESTION, max_tokens=8, temperature=0.0)
     assert backend.attempts == [] and script.posts == 0
+
+
+# ---- doctor ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_doctor_names_the_server_and_contacts_only_a_trusted_one(
+    tmp_path: Path, model_server: str
+) -> None:
+    from appliance.doctor import _model_server
+
+    where = _host_port(model_server)
+    llm = {"backend": "openai", "base_url": model_server}
+    trusted = load_settings(index_dir=tmp_path, llm=llm, privacy={"trusted_hosts": [where]})
+    check = _model_server(trusted)
+    assert check.ok and check.detail.startswith(f"{where} (trusted) serves {SERVED}")
+    untrusted = _model_server(load_settings(index_dir=tmp_path, llm=llm))
+    assert untrusted.ok and "not contacted" in untrusted.detail
+    assert "llama.cpp in this process" in _model_server(load_settings(index_dir=tmp_path)).detail
+    down = {"backend": "openai", "base_url": f"http://127.0.0.1:{_free_port()}/v1"}
+    with pytest.raises(ModelError, match="cannot reach"):
+        _model_server(
+            load_settings(index_dir=tmp_path, llm=down, privacy={"trusted_hosts": ["127.0.0.1"]})
+        )
