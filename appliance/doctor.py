@@ -174,6 +174,29 @@ def _model_server(settings: Settings) -> Check:
     )
 
 
+def _ocr(settings: Settings) -> Check:
+    """The bundled OCR model: where it comes from, and that it reads a line drawn here."""
+    if not settings.ocr.enabled:
+        return Check("ocr", True, "off (ocr.enabled = false): scans and images are not read")
+    from PIL import Image, ImageDraw, ImageFont
+
+    from appliance import ocr
+
+    info = ocr.model_info()
+    models = ", ".join(info["models"])  # type: ignore[arg-type]
+    image = Image.new("L", (320, 80), 255)
+    ImageDraw.Draw(image).text((16, 20), "Doctor 4471", fill=0, font=ImageFont.load_default(30))
+    try:
+        page = ocr.read_page(image)
+    except ocr.OcrUnavailable as exc:
+        return Check("ocr", False, str(exc), "run `make install`")
+    detail = f"{info['package']} (onnxruntime {info['onnxruntime']}): {models}"
+    if "4471" not in page.text:
+        return Check("ocr", False, f"{detail}; a test line read as {page.text!r}")
+    langs = ", ".join(settings.ocr.languages)
+    return Check("ocr", True, f"{detail}; reads offline, languages {langs}")
+
+
 def _network_guard(settings: Settings) -> Check:
     """Informational: what the in-process egress guard covers, and the OS-level option."""
     from appliance.egress import guard_summary
@@ -189,6 +212,7 @@ def run_checks(settings: Settings) -> list[Check]:
         ("model server", _model_server),
         ("embedder", _embedder),
         ("index", _index),
+        ("ocr", _ocr),
         ("network guard", _network_guard),
         ("index files", _index_modes),
     ]

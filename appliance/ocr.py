@@ -77,6 +77,7 @@ def engine() -> Any:
 
                 from rapidocr_onnxruntime import RapidOCR
 
+                _no_spinning()
                 cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
                 threads = cpus or os.cpu_count() or 1
                 _engine = RapidOCR(
@@ -101,6 +102,29 @@ def engine() -> Any:
         if _engine is None:
             raise OcrUnavailable(_engine_error or "OCR unavailable")
         return _engine
+
+
+def _no_spinning() -> None:
+    """ONNX Runtime's idle worker threads spin by default. OCR runs beside the embedder on a
+    few cores, where spinning takes the CPU the other side needs: turn it off (best effort,
+    through rapidocr's session options; a rapidocr without that hook keeps the default)."""
+    try:
+        from rapidocr_onnxruntime.utils import infer_engine
+
+        make = infer_engine.OrtInferSession._init_sess_opts
+        if getattr(make, "_appliance", False):
+            return
+
+        def options(config: dict[str, Any]) -> Any:
+            opts = make(config)
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+            return opts
+
+        options._appliance = True  # type: ignore[attr-defined]
+        infer_engine.OrtInferSession._init_sess_opts = staticmethod(options)
+    except Exception:
+        return
 
 
 def model_info() -> dict[str, object]:

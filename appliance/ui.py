@@ -27,6 +27,7 @@ class IngestDisplay:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.chunks = 0
+        self.ocr_pages = 0
         self._bar: Progress | None = None
         self._task: Any = None
 
@@ -36,14 +37,14 @@ class IngestDisplay:
                 TextColumn("[bold]ingesting"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("files · {task.fields[chunks]} chunks"),
+                TextColumn("files · {task.fields[chunks]} chunks{task.fields[ocr]}"),
                 TimeElapsedColumn(),
                 TextColumn("{task.fields[current]}", style="dim"),
                 console=err,
                 transient=True,
             )
             self._bar.start()
-            self._task = self._bar.add_task("ingest", total=None, chunks=0, current="")
+            self._task = self._bar.add_task("ingest", total=None, chunks=0, ocr="", current="")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -60,6 +61,13 @@ class IngestDisplay:
             self._bar.update(self._task, chunks=self.chunks)
         elif event.kind == "file":
             self._bar.update(self._task, advance=1, current=escape(name(event.path[-40:])))
+        elif event.kind == "ocr":  # a scanned page read: the slow part, shown as it goes
+            self.ocr_pages += event.count
+            self._bar.update(
+                self._task,
+                ocr=f" · {self.ocr_pages} pages OCR'd",
+                current=escape(name("OCR " + event.path[-36:])),
+            )
 
 
 def print_ingest_summary(report: IngestReport) -> None:

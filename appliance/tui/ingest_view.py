@@ -35,6 +35,7 @@ class IngestProgress(Horizontal):
         self.files = 0
         self.chunks = 0
         self.failed = 0
+        self.ocr_pages = 0
 
     def compose(self) -> ComposeResult:
         yield Label("ingesting", id="ingest-label", markup=False)
@@ -42,7 +43,7 @@ class IngestProgress(Horizontal):
         yield Label("", id="ingest-detail", markup=False)
 
     def start(self, target: str) -> None:
-        self.files = self.chunks = self.failed = 0
+        self.files = self.chunks = self.failed = self.ocr_pages = 0
         self.query_one("#ingest-label", Label).update(f"ingesting {name(target)}")
         self.query_one(ProgressBar).update(total=None, progress=0)
         self.query_one("#ingest-detail", Label).update("scanning…")
@@ -58,8 +59,11 @@ class IngestProgress(Horizontal):
             self.files += 1
             self.failed += event.status == "failed"
             bar.advance(1)
+        elif event.kind == "ocr":
+            self.ocr_pages += event.count
         failed = f" · {self.failed} failed" if self.failed else ""
-        self.query_one("#ingest-detail", Label).update(f"{self.chunks} chunks{failed}")
+        ocr = f" · {self.ocr_pages} pages OCR'd" if self.ocr_pages else ""
+        self.query_one("#ingest-detail", Label).update(f"{self.chunks} chunks{ocr}{failed}")
 
     def stop(self) -> None:
         self.display = False
