@@ -286,3 +286,70 @@ def test_index_without_ocr_table_is_read_and_upgraded(settings: Settings, tmp_pa
     scan(INVOICE).save(tmp_path / "b.png")
     assert run(settings, tmp_path / "b.png").failed == []
     assert {r[0]: r[5] is not None for r in chunks(settings)} == {"a.txt": False, "b.png": True}
+
+
+def _pdf_with_image(width: int, height: int) -> bytes:
+    """A one-page PDF drawing a 1-bit image whose dictionary claims width × height pixels."""
+    data = zlib.compress(b"\x00" * 64)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        b"/Resources << /XObject << /Im0 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray "
+        b"/BitsPerComponent 1 /Filter /FlateDecode /Length %d >>\nstream\n%s\nendstream"
+        % (width, height, len(data), data),
+        b"<< /Length 35 >>\nstream\nq 612 0 0 792 0 0 cm /Im0 Do Q\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def test_pdf_bomb_and_rotated_page(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.pdf"
+    bomb.write_bytes(_pdf_with_image(100_000, 100_000))
+    assert _fails(bomb) == (
+        "no text found: page 1: embedded image too large to decode (10000 MP > 64 MP limit)"
+    )
+
+    from pypdf import PdfReader, PdfWriter
+
+    image_pdf(tmp_path / "upright.pdf", [scan(INVOICE)])
+    writer = PdfWriter(clone_from=PdfReader(tmp_path / "upright.pdf"))
+    writer.pages[0].rotate(90)  # shown turned: the page renders sideways
+    writer.write(tmp_path / "rotated.pdf")
+    notes: list[str] = []
+    _, sections = load_file(tmp_path / "rotated.pdf", notes)
+    (section,) = list(sections)
+    assert "Invoice 4471" in section.text and section.ocr is not None
+
+
+def test_stopped_mid_scan_leaves_nothing_then_resumes(settings: Settings, tmp_path: Path) -> None:
+    import threading
+
+    image_pdf(tmp_path / "scan.pdf", [scan(INVOICE), scan(LETTER), scan(INVOICE)])
+    stop = threading.Event()
+
+    def progress(event: Progress) -> None:
+        if event.kind == "ocr":
+            stop.set()  # stop after the first page read: the file must not be half in
+
+    report = ingest(
+        [tmp_path / "scan.pdf"], settings, embedder=FakeEmbedder(), progress=progress, cancel=stop
+    )
+    assert report.added == 0
+    with Store.open(settings.index_dir) as store:
+        assert store.files() == {} and store.count_ok_chunks() == 0
+    again = run(settings, tmp_path / "scan.pdf")
+    assert again.added == 1 and again.pages == 3
