@@ -10,7 +10,7 @@ Q ?= What is the notice period in the lease?
 export APPLIANCE_INDEX_DIR ?= index
 export APPLIANCE_MODELS_DIR ?= models
 
-.PHONY: install ingest ask chat test bench eval lint typecheck format test-snapshot-update clean
+.PHONY: install ingest ask chat test bench eval eval-dev lint typecheck format test-snapshot-update clean
 
 install: $(STAMP)
 
@@ -35,6 +35,11 @@ bench: install
 
 eval: install
 	$(APP) eval samples/eval.jsonl
+
+# Page hit@1/@5/MRR per method on ../shared/devset (annual reports) and samples/eval.jsonl;
+# skipped with a note when the dev set is not there. Indexes are cached under $TMPDIR.
+eval-dev: install
+	$(PY) -m bench devset
 
 lint: install
 	$(VENV)/bin/ruff check appliance bench tests scripts

@@ -32,6 +32,9 @@ class Chunk:
     tokens: int
     sensitive: bool = False
     detectors: dict[str, int] = field(default_factory=dict)
+    context: str = ""
+    """Document title and headings, embedded and indexed with the text but not part of it
+    (see ``appliance.context``)."""
     ocr: float | None = None
     """Mean OCR confidence of the page the text was read from by OCR; None for a text layer."""
 

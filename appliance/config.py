@@ -104,6 +104,14 @@ class RetrievalSettings(_Section):
     min_score: float = Field(0.2, ge=-1.0, le=1.0)
     """Passages less similar than this (cosine) count as not relevant; none left means the
     answer says the documents do not cover the question instead of guessing."""
+    scope_weight: float = Field(1.0, ge=0.0)
+    """Weight of the extra rankings restricted to the documents a question names (a company,
+    title or file-name word that only a few documents carry); 0 turns naming scopes off."""
+    context_weight: float = Field(0.5, ge=0.0)
+    """bm25 weight of a chunk's document context (title, headings) beside its text (1.0)."""
+    page_scoring: bool = True
+    """Give the best passage of each page before a second passage of the same page (the
+    evidence is a page: five passages then cover five pages)."""
     reranker_dir: Path | None = None
     """A local cross-encoder model folder; off when unset (none is bundled)."""
 

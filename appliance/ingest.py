@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 from appliance.chunking import Chunk, Chunker
 from appliance.config import OcrSettings, Settings
+from appliance.context import ContextVectors, DocumentContext, document_title
 from appliance.crashpoints import crash_point
 from appliance.embedding import Embedder, TextEmbedder
 from appliance.errors import ConfigError, LoadError
@@ -215,6 +216,7 @@ def _produce(
                 if chunker is None:
                     chunker = make_chunker()
                 out.put(_Begin(cand, kind, sha, st.st_size, st.st_mtime_ns, prev is None))
+                context = DocumentContext(cand.relpath, document_title(Path(cand.path), kind))
                 pages: set[int] = set()
                 batch: list[Chunk] = []
                 total = 0
@@ -222,6 +224,7 @@ def _produce(
                     if section.page is not None:
                         pages.add(section.page)
                     chunks = list(chunker.chunk(section))
+                    context.apply(section, chunks)
                     if labeler is not None and chunks:
                         labeler(cand, section, chunks)
                     for chunk in chunks:
@@ -265,6 +268,7 @@ class _Writer:
         self.vindex: VectorIndex | None = None
         self.embedder_recorded = False
         self.progress: ProgressFn | None = None
+        self.contexts = ContextVectors(embedder)
 
     def vectors(self) -> VectorIndex:
         if self.vindex is None:
@@ -309,6 +313,8 @@ class _Writer:
         if self.buffer:
             texts = [c.text for _, c in self.buffer]
             vecs = self.embedder.encode(texts, batch_size=self.batch_size)
+            contexts = [c.context for _, c in self.buffer]
+            vecs = self.contexts.mix(vecs, contexts, batch_size=self.batch_size)
             if not self.embedder_recorded:
                 if self.store.conn.in_transaction:
                     self.store.commit()
@@ -501,22 +507,30 @@ def default_labeler(settings: Settings) -> Labeler:
     Each section (a page) is scanned whole, once, before its chunks are labelled: a chunk is
     sensitive when it overlaps anything found in its page (so a value cut by a chunk boundary,
     or the middle of a key block, is labelled in every chunk it touches), or when its file is
-    (a folder rule on any of its paths, a sensitive file name).
+    (a folder rule on any of its paths, a sensitive file name), or when its context is (the
+    document title and headings embedded with it, judged like text).
     """
     from appliance.privacy import Classifier, combine
 
     classifier = Classifier(settings.privacy)
     last: dict[str, Verdict] = {}  # the current file's verdict, judged once per file
+    contexts: dict[str, Verdict] = {}  # the current file's chunk contexts, each judged once
 
     def label(cand: Candidate, section: Section, chunks: list[Chunk]) -> None:
         whole = last.get(cand.path)
         if whole is None:
             last.clear()
+            contexts.clear()
             whole = last[cand.path] = classifier.file(cand.relpath, cand.path)
         findings = classifier.section_findings(section.text)
         for chunk in chunks:
             start, end = chunk.start - section.start, chunk.end - section.start
-            verdict = combine([classifier.overlapping(findings, start, end), whole])
+            parts = [classifier.overlapping(findings, start, end), whole]
+            if chunk.context:
+                if chunk.context not in contexts:
+                    contexts[chunk.context] = classifier.text(chunk.context)
+                parts.append(contexts[chunk.context])
+            verdict = combine(parts)
             chunk.detectors = dict(verdict.reasons)
             chunk.sensitive = verdict.sensitive
 

@@ -6,6 +6,18 @@ reduced to quoted word terms joined by OR, so FTS5 syntax (quotes, ``*``, ``-``,
 parentheses, ``NEAR``) is never interpreted. An optional path glob filters both methods. A
 local cross-encoder re-ranks the fused candidates when ``retrieval.reranker_dir`` is set (none
 is bundled). Only complete files are ever searched (see ``appliance.store``).
+
+Long documents with many look-alike pages (annual reports: every one has a cash-flow statement)
+need more than passage similarity, so three things are added around the two methods:
+
+- bm25 indexes each chunk's document context (title, company, headings; ``appliance.context``)
+  in a column of its own, and the lexical query spells out common financial abbreviations
+  ("capex" also searches "capital expenditures", "FY21" also "2021");
+- a question that names a document (a word of its file name, title or company that only a few
+  documents carry: "3M", "Pepsico") adds dense and lexical rankings restricted to those
+  documents to the fusion, so their passages come first without hiding the rest;
+- pages are ranked by their best passages combined (the evidence is a page), and the best
+  passage of each page comes before a second one from the same page.
 """
 
 from __future__ import annotations
@@ -45,6 +57,44 @@ _QUESTION_WORDS = frozenset(
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ALNUM = re.compile(r"[^\W\d_]+|\d+")
+
+# Financial abbreviations and the words reports use for them (lexical query only).
+_SYNONYMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), words)
+    for pattern, words in (
+        (r"\bcap(?:ital)?[ -]?ex(?:penditures?)?\b", "capital expenditures purchases property"),
+        (r"\bpp&?n?e\b", "property plant equipment"),
+        (r"\bd&a\b", "depreciation amortization"),
+        (r"\bsg&a\b", "selling general administrative"),
+        (r"\br&d\b", "research development"),
+        (r"\bcogs\b", "cost of sales goods sold"),
+        (r"\beps\b", "earnings per share"),
+        (r"\bebitda\b", "operating income depreciation amortization"),
+        (r"\bfcf\b|\bfree cash ?flow\b", "cash provided by operating activities"),
+        (r"\bopex\b", "operating expenses"),
+        (r"\bm&a\b", "acquisitions divestitures"),
+        (r"\byoy\b", "year over year"),
+    )
+)
+PAGE_DECAY = 0.0
+"""Weight of a page's second-best passage in its score (its third: the square). Measured on
+short files, summing hurts: every page's passages are candidates there, so long pages win."""
+# "FY2018", "FY 18", "fiscal 2018": the year as reports print it.
+_FISCAL_YEAR = re.compile(r"\b(?:fy|fiscal(?: year)?)\s?'?(\d{4}|\d{2})\b", re.IGNORECASE)
+
+
+def expand_query(text: str) -> str:
+    """The question with report wording added for abbreviations and fiscal years.
+
+    >>> expand_query("FY21 capex")
+    'FY21 capex 2021 capital expenditures purchases property'
+    """
+    extra: list[str] = []
+    for m in _FISCAL_YEAR.finditer(text):
+        year = m.group(1)
+        extra.append(year if len(year) == 4 else "20" + year)
+    extra += [words for pattern, words in _SYNONYMS if pattern.search(text)]
+    return " ".join([text, *extra])
 
 
 @dataclass
@@ -96,6 +146,9 @@ def fts_query(text: str, max_terms: int = 32) -> str | None:
 class Retriever:
     """Searches one index; holds the store, the vector index and the embedder."""
 
+    expand_queries = True
+    """Add report wording to the lexical query (``expand_query``); benchmarks turn it off."""
+
     def __init__(
         self, settings: Settings, *, store: Store | None = None, embedder: Any = None
     ) -> None:
@@ -109,6 +162,8 @@ class Retriever:
         self.warnings: list[str] = []
         self._reranker: Any = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lexical")
+        self._names: tuple[int, dict[int, set[str]], dict[str, int]] | None = None
+        self._file_chunks: dict[frozenset[int], set[int]] = {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -197,21 +252,79 @@ class Retriever:
     def lexical(
         self, query: str, n: int, allowed: set[int] | None = None
     ) -> list[tuple[int, float]]:
-        match = fts_query(query)
+        match = fts_query(expand_query(query) if self.expand_queries else query)
         if match is None or (allowed is not None and not allowed):
             return []
         # Rank inside FTS5 first (it keeps only the best LIMIT rows), then drop chunks of files
         # that are not complete; a few extra rows cover those.
         limit = n + 16 if allowed is None else max(n * 20, 1000)
+        weight = float(self.settings.retrieval.context_weight)
         rows = self.store.conn.execute(
-            "SELECT t.rowid, t.score FROM (SELECT rowid, bm25(chunks_fts) AS score "
+            "SELECT t.rowid, t.score FROM (SELECT rowid, bm25(chunks_fts, ?, 1.0) AS score "
             "FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?) t "
             "JOIN chunks c ON c.id = t.rowid JOIN files f ON f.id = c.file_id "
             "WHERE f.status = 'ok' ORDER BY t.score",
-            (match, limit),
+            (weight, match, limit),
         ).fetchall()
         out = [(int(r[0]), -float(r[1])) for r in rows if allowed is None or r[0] in allowed]
         return out[:n]
+
+    def lexical_in_files(self, query: str, n: int, file_ids: set[int]) -> list[tuple[int, float]]:
+        """``lexical`` restricted to the chunks of some files (filtered inside SQLite)."""
+        match = fts_query(expand_query(query) if self.expand_queries else query)
+        if match is None or not file_ids:
+            return []
+        ids = sorted(file_ids)
+        marks = ",".join("?" * len(ids))
+        rows = self.store.conn.execute(
+            "SELECT rowid, bm25(chunks_fts, ?, 1.0) AS score FROM chunks_fts "
+            "WHERE chunks_fts MATCH ? AND rowid IN "
+            f"(SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id "
+            f"WHERE f.status = 'ok' AND c.file_id IN ({marks})) ORDER BY score LIMIT ?",
+            (float(self.settings.retrieval.context_weight), match, *ids, n),
+        ).fetchall()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    # -- documents a question names ------------------------------------------------------------
+    def named_files(self, query: str) -> set[int]:
+        """Files the question names by a word of their path, title or company that few carry.
+
+        A word counts when at most a third of the files (at least one) carry it, so "company"
+        or "10k" in every annual report's name does not; numbers (years) only add to a file
+        that a word already named. The files scoring at least half the best score are returned.
+        """
+        gen = self.store.generation
+        if self._names is None or self._names[0] != gen:
+            cards = {fid: _name_words(text) for fid, text in self.store.file_contexts().items()}
+            df: dict[str, int] = {}
+            for words in cards.values():
+                for w in words:
+                    df[w] = df.get(w, 0) + 1
+            self._names = (gen, cards, df)
+            self._file_chunks.clear()
+        _, cards, df = self._names
+        if len(cards) < 2:
+            return set()
+        limit = max(1, len(cards) // 3)
+        asked = _name_words(expand_query(query))
+        scores: dict[int, float] = {}
+        for fid, words in cards.items():
+            named = [w for w in asked & words if not w.isdigit() and df[w] <= limit]
+            if named:
+                years = [w for w in asked & words if w.isdigit()]
+                scores[fid] = sum(1.0 / df[w] for w in named) + 0.5 * len(years)
+        if not scores:
+            return set()
+        best = max(scores.values())
+        return {fid for fid, s in scores.items() if s >= best / 2}
+
+    def chunks_of(self, file_ids: set[int]) -> set[int]:
+        key = frozenset(file_ids)
+        if key not in self._file_chunks:
+            if len(self._file_chunks) > 64:
+                self._file_chunks.clear()
+            self._file_chunks[key] = self.store.file_chunk_ids(file_ids)
+        return self._file_chunks[key]
 
     # -- fused -------------------------------------------------------------------------------
     def search(
@@ -226,32 +339,58 @@ class Retriever:
         k = k or cfg.k
         n = max(cfg.candidates, k)
         allowed = self.allowed_ids(path_glob)
+        named = self.named_files(query) if cfg.scope_weight > 0 else set()
+        scoped = self.chunks_of(named) if named else set()
+        if allowed is not None:
+            scoped &= allowed
+        if not scoped:
+            named = set()
+        dense: list[tuple[int, float]] = []
+        lexical: list[tuple[int, float]] = []
+        runs: list[tuple[float, list[tuple[int, float]]]] = []
         if method == "dense":
-            dense, lexical = self.dense(query, n, allowed), []
+            dense, dense_named = self._dense_runs(query, n, allowed, scoped)
+            runs = [(1.0, dense), (cfg.scope_weight, dense_named)]
         elif method == "lexical":
-            dense, lexical = [], self.lexical(query, n, allowed)
+            lexical = self.lexical(query, n, allowed)
+            lex_named = self.lexical_in_files(query, n, named) if named else []
+            runs = [(1.0, lexical), (cfg.scope_weight, lex_named)]
         else:
             # bm25 is precise at its very top (names, codes, exact phrases) and noisy below:
             # only its best few hits join the fusion. SQLite runs it in a thread while the
             # query is embedded and FAISS searched (both release the GIL).
-            vindex = self.vectors  # refreshed here: the thread below uses the connection
+            _ = self.vectors  # refreshed here: the thread below uses the connection
             lex_n = max(cfg.lexical_candidates, 1)
-            pending = self._pool.submit(self.lexical, query, lex_n, allowed)
+
+            def lexical_runs() -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+                found = self.lexical(query, lex_n, allowed)
+                return found, self.lexical_in_files(query, lex_n, named) if named else []
+
+            pending = self._pool.submit(lexical_runs)
             try:
-                skip = vindex.ntotal == 0 or (allowed is not None and not allowed)
-                dense = [] if skip else self._dense_search(vindex, query, n, allowed)
+                dense, dense_named = self._dense_runs(query, n, allowed, scoped)
             finally:
-                lexical = pending.result()
+                lexical, lex_named = pending.result()
+            runs = [
+                (cfg.dense_weight, dense),
+                (cfg.lexical_weight, lexical),
+                (cfg.dense_weight * cfg.scope_weight, dense_named),
+                (cfg.lexical_weight * cfg.scope_weight, lex_named),
+            ]
         fused: dict[int, float] = {}
-        for weight, ranked in ((cfg.dense_weight, dense), (cfg.lexical_weight, lexical)):
+        for weight, ranked in runs:
             for rank, (cid, _) in enumerate(ranked, 1):
                 fused[cid] = fused.get(cid, 0.0) + weight / (cfg.rrf_k + rank)
         order = sorted(fused, key=lambda c: -fused[c])
-        if self.settings.retrieval.reranker_dir is not None and method == "hybrid":
-            order = order[: max(k * 4, 20)]
-        else:
-            order = order[:k]
-        records = self.store.chunk_records(order)
+        rerank = self.settings.retrieval.reranker_dir is not None and method == "hybrid"
+        want = max(k * 4, 20) if rerank else k
+        if cfg.page_scoring:
+            order = order[: max(want * 8, 60)]
+            records = self.store.chunk_records(order)
+            order = page_order([c for c in order if c in records], fused, records)
+        order = order[:want]
+        if not cfg.page_scoring:
+            records = self.store.chunk_records(order)
         dense_info = {cid: (rank, s) for rank, (cid, s) in enumerate(dense, 1)}
         lex_info = {cid: (rank, s) for rank, (cid, s) in enumerate(lexical, 1)}
         hits = [
@@ -259,9 +398,25 @@ class Retriever:
             for cid in order
             if cid in records
         ]
-        if self.settings.retrieval.reranker_dir is not None and method == "hybrid":
+        if rerank:
             hits = self.rerank(query, hits)[:k]
         return hits
+
+    def _dense_runs(
+        self, query: str, n: int, allowed: set[int] | None, scoped: set[int]
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """Dense hits overall and within ``scoped`` chunks (empty when none), one embedding."""
+        vindex = self.vectors
+        if vindex.ntotal == 0 or (allowed is not None and not allowed):
+            return [], []
+        with _one_thread():
+            qvec = self.embedder.encode([query])[0]
+            if allowed is None:
+                overall = vindex.search(qvec, n)
+            else:
+                overall = self._dense_filtered(vindex, qvec, n, allowed)
+            named = self._dense_filtered(vindex, qvec, n, scoped) if scoped else []
+        return overall, named
 
     def rerank(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
         """Order hits by a local cross-encoder's scores."""
@@ -307,6 +462,54 @@ def _one_thread() -> Iterator[None]:
         finally:
             torch.set_num_threads(before[0])
             faiss.omp_set_num_threads(before[1])
+
+
+def _name_words(text: str) -> set[str]:
+    """Lower-case words and their letter/number pieces (two characters or more), for naming
+    documents.
+
+    >>> sorted(_name_words("3M_2018_10K.pdf: FY2018"))
+    ['10', '10k', '2018', '3m', 'fy', 'fy2018', 'pdf']
+    """
+    words: set[str] = set()
+    for word in _WORD.findall(text.lower().replace("_", " ")):
+        if word in _STOPWORDS or word in _QUESTION_WORDS:
+            continue
+        pieces = _ALNUM.findall(word)
+        words.update(w for w in [word, *pieces] if len(w) > 1)
+    return words
+
+
+def page_order(
+    order: list[int],
+    fused: dict[int, float],
+    records: dict[int, ChunkRecord],
+    decay: float | None = None,
+) -> list[int]:
+    """Chunks by page: pages ranked by their best fused score plus ``decay`` times the second
+    and ``decay``² times the third, the best chunk of every page first, then the others in
+    fused order. Chunks without a page stand alone.
+
+    >>> recs = {i: ChunkRecord(i, "a.pdf", "/a.pdf", p, 0, 1, "", False, {}, 1)
+    ...         for i, p in ((1, 1), (2, 2), (3, 2), (4, 1))}
+    >>> page_order([1, 2, 3, 4], {1: 0.03, 2: 0.025, 3: 0.02, 4: 0.01}, recs, 0.5)
+    [2, 1, 3, 4]
+    """
+    decay = PAGE_DECAY if decay is None else decay
+    pages: dict[tuple[int, int], list[int]] = {}
+    for cid in order:
+        rec = records[cid]
+        key = (rec.file_id, rec.page) if rec.page is not None else (rec.file_id, -cid)
+        pages.setdefault(key, []).append(cid)
+
+    def score(cids: list[int]) -> float:
+        top = sorted((fused[c] for c in cids), reverse=True)[:3]
+        return sum(s * decay**i for i, s in enumerate(top))
+
+    ranked = sorted(pages.values(), key=lambda cids: -score(cids))
+    first = [cids[0] for cids in ranked]
+    chosen = set(first)
+    return first + [c for c in order if c not in chosen]
 
 
 def _hit(

@@ -14,6 +14,12 @@ sweeps pending leftovers. One writer at a time (a lock file); readers never bloc
 The index records its schema version, embedding model id and dimension, and refuses to be used
 with another embedder.
 
+Document context (schema 2): each chunk also has a ``context`` (its document's title and the
+headings it sits under, see ``appliance.context``). It is embedded with the chunk and indexed by
+FTS5 beside the text, but it is not part of the chunk's text, so spans still point exactly into
+the page. An index of schema 1 (no context) is read as it is; the first writer upgrades it in
+place and marks every file for re-reading, so the next ingest of a folder adds the context.
+
 At rest: the folder is private to its owner (0700, every file in it 0600: the database and its
 WAL/SHM files, which SQLite creates with the database's mode, the lock file, the vector file and
 its temporary file). Modes are set where each file is created, whatever the process umask, and
@@ -45,7 +51,8 @@ import numpy as np
 from appliance.chunking import Chunk
 from appliance.errors import IndexError_
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 DB_NAME = "index.sqlite"
 LOCK_NAME = ".lock"
 DIR_MODE = 0o700
@@ -84,19 +91,33 @@ CREATE TABLE IF NOT EXISTS chunks (
     tokens INTEGER NOT NULL,
     sensitive INTEGER NOT NULL DEFAULT 0,
     detectors TEXT,
-    embedding BLOB NOT NULL
+    embedding BLOB NOT NULL,
+    context TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+    context, text, content='chunks', content_rowid='id',
+    tokenize='porter unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+    INSERT INTO chunks_fts(rowid, context, text) VALUES (new.id, new.context, new.text);
 END;
 CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO chunks_fts(chunks_fts, rowid, context, text)
+    VALUES ('delete', old.id, old.context, old.text);
 END;
 """
+# Schema 1 -> 2: chunks gain a context column, FTS5 indexes it beside the text.
+_FTS_V2 = _SCHEMA[_SCHEMA.index("CREATE VIRTUAL TABLE") :]
+_UPGRADE_1_2 = (
+    "ALTER TABLE chunks ADD COLUMN context TEXT NOT NULL DEFAULT '';"
+    "DROP TRIGGER IF EXISTS chunks_ai; DROP TRIGGER IF EXISTS chunks_ad;"
+    "DROP TABLE IF EXISTS chunks_fts;"
+    + _FTS_V2
+    + "INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');"
+    # Files ingested without context are read again by the next ingest of their folder.
+    + "UPDATE files SET mtime_ns = -1, sha256 = '';"
+)
 
 
 # OCR facts per chunk, in a table of their own: additive (any writer creates it on an index
@@ -135,6 +156,7 @@ class ChunkRecord:
     text: str
     sensitive: bool
     detectors: dict[str, int]
+    file_id: int = 0
     ocr: float | None = None
     """Mean OCR confidence of the page this text was read from by OCR; None: a text layer."""
 
@@ -146,6 +168,8 @@ class Store:
         self.index_dir = index_dir
         self.conn = conn
         self._lock_fh: Any = None
+        self.schema = SCHEMA_VERSION
+        """The on-disk schema version: 1 has no chunk context (read as empty)."""
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -179,10 +203,10 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, *READABLE_VERSIONS):
                 raise IndexError_(
-                    f"{db} has schema version {version}; this appliance reads version "
-                    f"{SCHEMA_VERSION}",
+                    f"{db} has schema version {version}; this appliance reads versions "
+                    f"{', '.join(map(str, READABLE_VERSIONS))}",
                     hint="re-ingest into a new --index folder",
                 )
             if version == 0 and not create:
@@ -204,6 +228,7 @@ class Store:
             raise IndexError_(f"cannot open index folder {index_dir}: {exc.strerror}") from None
         store = cls(index_dir, conn)
         store._ocr_table(writable=create)
+        store.schema = SCHEMA_VERSION if version == 0 else int(version)
         if embedding_model is not None:
             store.check_embedder(embedding_model)
         return store
@@ -300,6 +325,8 @@ class Store:
             ) from None
         self._lock_fh = fh
         tighten_modes(self.index_dir)
+        if self.schema < SCHEMA_VERSION:
+            self.upgrade()
         # Any deletion of chunk text (a removed, replaced or failed file, crash leftovers)
         # leaves tokens in FTS5 segments until they are merged: remember it in the index, so a
         # run interrupted before ``purge_removed`` still purges next time.
@@ -307,6 +334,17 @@ class Store:
             "CREATE TEMP TRIGGER IF NOT EXISTS chunks_purge AFTER DELETE ON chunks BEGIN "
             f"INSERT OR REPLACE INTO meta(key, value) VALUES ('{_PURGE_KEY}', '1'); END"
         )
+
+    def upgrade(self) -> None:
+        """Bring a schema-1 index to schema 2 in one transaction (under the writer lock).
+
+        Chunks gain an empty context, FTS5 is rebuilt over context and text, and every file is
+        marked changed so that the next ingest of its folder reads it again with its context.
+        """
+        self.conn.executescript(
+            "BEGIN IMMEDIATE;" + _UPGRADE_1_2 + f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;"
+        )
+        self.schema = SCHEMA_VERSION
 
     @property
     def locked(self) -> bool:
@@ -429,6 +467,34 @@ class Store:
             ).fetchone()[0]
         )
 
+    def file_contexts(self) -> dict[int, str]:
+        """``{file id: its path and document line}`` for every complete file, e.g.
+        ``{3: "reports/3M_2018_10K.pdf" + newline + "3M 2018 10K · 10-K ... 3M Company"}``."""
+        first = (
+            "(SELECT c.context FROM chunks c WHERE c.file_id = f.id ORDER BY c.seq LIMIT 1)"
+            if self.schema >= 2
+            else "''"
+        )
+        rows = self.conn.execute(
+            f"SELECT f.id, f.relpath, {first} FROM files f WHERE f.status = 'ok'"
+        )
+        return {r[0]: r[1] + "\n" + (r[2] or "").split("\n", 1)[0] for r in rows}
+
+    def file_chunk_ids(self, file_ids: Iterable[int]) -> set[int]:
+        """Ids of every chunk of these files."""
+        ids = list(file_ids)
+        out: set[int] = set()
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            out.update(
+                r[0]
+                for r in self.conn.execute(
+                    f"SELECT id FROM chunks WHERE file_id IN ({marks})", part
+                )
+            )
+        return out
+
     def chunk_records(self, ids: Iterable[int]) -> dict[int, ChunkRecord]:
         records = self._chunk_records(ids)
         ocr = self.ocr_confidence(records)
@@ -441,13 +507,22 @@ class Store:
         marks = ",".join("?" * len(ids))
         rows = self.conn.execute(
             "SELECT c.id, f.relpath, f.path, c.page, c.start, c.end, c.text, c.sensitive, "
-            f"c.detectors FROM chunks c JOIN files f ON f.id = c.file_id "
+            f"c.detectors, c.file_id FROM chunks c JOIN files f ON f.id = c.file_id "
             f"WHERE f.status = 'ok' AND c.id IN ({marks})",
             ids,
         )
         return {
             r[0]: ChunkRecord(
-                r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), json.loads(r[8] or "{}")
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                bool(r[7]),
+                json.loads(r[8] or "{}"),
+                r[9],
             )
             for r in rows
         }
@@ -474,7 +549,7 @@ class Store:
     ) -> None:
         self.conn.executemany(
             "INSERT INTO chunks(file_id, seq, page, start, end, text, tokens, sensitive, "
-            "detectors, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "detectors, embedding, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     file_id,
@@ -487,6 +562,7 @@ class Store:
                     int(c.sensitive),
                     json.dumps(c.detectors) if c.detectors else None,
                     vectors[i].astype(np.float32).tobytes(),
+                    c.context,
                 )
                 for i, c in enumerate(chunks)
             ],

@@ -1,4 +1,4 @@
-"""``python -m bench [ingest] [retrieval] [ttft] [ocr] [--quick] [--json FILE]``.
+"""``python -m bench [ingest] [retrieval] [ttft] [ocr] [devset] [--quick] [--json FILE]``.
 
 Runs the named sections (all by default) in one process, sharing one loaded embedder, in a
 temporary folder that is removed afterwards whatever happens. Prints a table per section and
@@ -25,7 +25,7 @@ from rich.table import Table
 
 from bench.report import SectionResult, load_average, render
 
-SECTIONS = ("ingest", "retrieval", "ttft", "ocr")
+SECTIONS = ("ingest", "retrieval", "ttft", "ocr", "devset")
 Runner = Callable[[Path, Any], SectionResult]
 
 
@@ -61,6 +61,10 @@ def _runner(name: str, quick: bool, load_s: float) -> Runner:
         from bench import retrieval_bench
 
         return lambda d, e: retrieval_bench.run(d, e, quick=quick)
+    if name == "devset":
+        from bench import devset_bench
+
+        return lambda d, e: devset_bench.run(d, e, quick=quick)
     if name == "ocr":
         from bench import ocr_bench
 

@@ -1,0 +1,287 @@
+"""Document context (titles, headings) beside chunk text, naming scopes, page scoring, query
+expansion, and the schema-1 index upgrade (fake embedder)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from appliance.chunking import Chunk
+from appliance.config import Settings
+from appliance.context import ContextVectors, DocumentContext, is_heading, useful_title
+from appliance.ingest import default_labeler, ingest
+from appliance.loaders.base import Section
+from appliance.retrieve import Retriever, expand_query, fts_query
+from appliance.store import SCHEMA_VERSION, Store
+
+from .conftest import FakeEmbedder
+
+
+def _pdf(path: Path, pages: list[str], title: str = "") -> Path:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    if title:
+        pdf.set_title(title)
+    pdf.set_font("Helvetica", size=11)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 6, text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf.output(str(path))
+    return path
+
+
+def _chunks(section: Section, spans: list[tuple[int, int]]) -> list[Chunk]:
+    return [Chunk(section.page, a, b, section.text[a:b], 1) for a, b in spans]
+
+
+# -- context ------------------------------------------------------------------------------------
+def test_heading_shapes() -> None:
+    assert is_heading("Consolidated Statement of Cash Flows")
+    assert is_heading("CONSOLIDATED BALANCE SHEETS")
+    assert not is_heading("Inventories (509) (387) 57")
+    assert not is_heading("Net sales increased by four percent in the year.")
+    assert not is_heading("changes in assets and liabilities")
+
+
+def test_document_line_and_headings() -> None:
+    cover = (
+        "FORM 10-K\nFor the fiscal year ended December 31, 2021\nACME WIDGETS INC.\n"
+        "(Exact name of registrant as specified in its charter)\n"
+    )
+    ctx = DocumentContext("reports/acme_10K.pdf", "Microsoft Word - Annual report of Acme")
+    doc = ctx.doc(Section(1, 0, cover))
+    assert doc == (
+        "reports › acme 10K · Annual report of Acme · ACME WIDGETS INC. · fiscal year 2021"
+    )
+    pages = [
+        "Table of Contents\nConsolidated Statement of Cash Flows\n(Millions) 2021 2020\n"
+        "Cash Flows from Investing Activities\nPurchases of property (1,577) (1,373)\n",
+        "Table of Contents\nLegal Proceedings\nThe company is party to lawsuits.\n",
+        "Table of Contents\nNotes to the statements continue here, in prose.\n",
+    ]
+    contexts = []
+    for number, text in enumerate(pages, 2):
+        section = Section(number, 0, text)
+        chunks = _chunks(section, [(len(text) - 30, len(text) - 1)])
+        ctx.apply(section, chunks)
+        contexts.append(chunks[0].context)
+    assert contexts[0] == (
+        doc + "\nTable of Contents › Consolidated Statement of Cash Flows › "
+        "Cash Flows from Investing Activities"
+    )
+    assert contexts[1] == doc + "\nTable of Contents › Legal Proceedings"
+    # "Table of Contents" has now been on two pages: a running header, left out; a page
+    # without headings of its own continues under the last one seen
+    assert contexts[2] == doc + "\nLegal Proceedings"
+
+
+def test_useful_title() -> None:
+    assert useful_title("untitled", "a.pdf") == ""
+    assert useful_title("0000012927-23-000007", "a.pdf") == ""
+    assert useful_title("report", "report.pdf") == ""
+    assert useful_title("  Form 10-K  for Pepsico ", "p.pdf") == "Form 10-K for Pepsico"
+
+
+def test_context_vectors_add_context_once_per_string(fake_embedder: FakeEmbedder) -> None:
+    mixer = ContextVectors(fake_embedder, 0.5)  # type: ignore[arg-type]
+    text = fake_embedder.encode(["alpha beta", "gamma delta"])
+    out = mixer.mix(text, ["acme report", "acme report"])
+    assert fake_embedder.texts == 3  # two texts, one distinct context
+    ctx = fake_embedder.encode(["acme report"])[0]
+    want = text[0] + 0.5 * ctx
+    assert np.allclose(out[0], want / np.linalg.norm(want), atol=1e-6)
+    assert np.allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-6)
+    assert mixer.mix(text, ["", ""]) is text
+
+
+# -- ingest and store ---------------------------------------------------------------------------
+def test_context_is_indexed_but_not_stored_in_the_text(
+    tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder
+) -> None:
+    docs = tmp_path / "docs"
+    _pdf(
+        docs / "zephyr.pdf",
+        ["Quarterly Figures\nRevenue rose to 41 million in the third quarter."],
+        title="Zephyrine Holdings annual review",
+    )
+    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    with Store.open(settings.index_dir) as store:
+        text, context, start, end = store.conn.execute(
+            "SELECT text, context, start, end FROM chunks"
+        ).fetchone()
+        assert "Zephyrine" not in text and "Zephyrine Holdings" in context
+        assert "Quarterly Figures" in context
+    retriever = Retriever(settings, embedder=fake_embedder)
+    try:
+        hits = retriever.search("zephyrine", 3, method="lexical")
+        assert hits and "Zephyrine" not in hits[0].text
+        assert (hits[0].start, hits[0].end) == (start, end)
+    finally:
+        retriever.close()
+
+
+def test_labeller_judges_the_context(tmp_path: Path, settings: Settings) -> None:
+    """A secret in a title or heading makes the chunks under it sensitive."""
+    label = default_labeler(settings)
+    from appliance.ingest import Candidate
+
+    section = Section(1, 0, "Nothing to see in this paragraph of plain text.")
+    plain, secret = _chunks(section, [(0, 20)]), _chunks(section, [(0, 20)])
+    plain[0].context = "notes › quarterly review"
+    secret[0].context = "notes › card 4111 1111 1111 1111 review"
+    cand = Candidate(str(tmp_path / "notes.pdf"), str(tmp_path), "notes.pdf")
+    label(cand, section, plain)
+    label(cand, section, secret)
+    assert not plain[0].sensitive
+    assert secret[0].sensitive
+
+
+_V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE roots (path TEXT PRIMARY KEY, added_at REAL NOT NULL);
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL, root TEXT NOT NULL,
+    relpath TEXT NOT NULL, kind TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, pages INTEGER, chunks INTEGER NOT NULL DEFAULT 0,
+    sensitive_chunks INTEGER NOT NULL DEFAULT 0, notes TEXT,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'ok')), ingested_at REAL NOT NULL
+);
+CREATE UNIQUE INDEX files_ok_path ON files(path) WHERE status = 'ok';
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, file_id INTEGER NOT NULL REFERENCES files(id),
+    seq INTEGER NOT NULL, page INTEGER, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    text TEXT NOT NULL, tokens INTEGER NOT NULL, sensitive INTEGER NOT NULL DEFAULT 0,
+    detectors TEXT, embedding BLOB NOT NULL
+);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(
+    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+PRAGMA user_version=1;
+"""
+
+
+def _v1_index(settings: Settings, docs: Path, fake: FakeEmbedder) -> None:
+    """An index as the schema-1 appliance wrote it: the same rows, no context column."""
+    ingest([docs], settings, embedder=fake)  # type: ignore[arg-type]
+    db = settings.index_dir / "index.sqlite"
+    new = sqlite3.connect(db)
+    rows = new.execute("SELECT * FROM files").fetchall()
+    chunks = new.execute(
+        "SELECT id, file_id, seq, page, start, end, text, tokens, sensitive, detectors, "
+        "embedding FROM chunks"
+    ).fetchall()
+    meta = new.execute("SELECT key, value FROM meta").fetchall()
+    new.close()
+    for leftover in settings.index_dir.iterdir():
+        leftover.unlink()
+    old = sqlite3.connect(db)
+    old.executescript(_V1_SCHEMA)
+    old.executemany(f"INSERT INTO files VALUES ({','.join('?' * len(rows[0]))})", rows)
+    old.executemany(f"INSERT INTO chunks VALUES ({','.join('?' * 11)})", chunks)
+    old.executemany("INSERT INTO meta VALUES (?, ?)", meta)
+    old.commit()
+    old.close()
+
+
+def test_schema_1_index_is_read_then_upgraded_by_the_next_ingest(
+    tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "harbour.md").write_text("# Harbour rules\n\nBoats must leave by noon on Fridays.\n")
+    _v1_index(settings, docs, fake_embedder)
+
+    retriever = Retriever(settings, embedder=fake_embedder)  # a reader: no upgrade, no writes
+    try:
+        assert retriever.store.schema == 1
+        assert retriever.search("boats friday", 2)[0].file == "harbour.md"
+    finally:
+        retriever.close()
+    with Store.open(settings.index_dir) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 1
+
+    report = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    assert report.updated == 1  # read again, now with its context
+    with Store.open(settings.index_dir) as store:
+        assert store.schema == SCHEMA_VERSION
+        (context,) = store.conn.execute("SELECT context FROM chunks").fetchone()
+        assert context.startswith("harbour")
+    retriever = Retriever(settings, embedder=fake_embedder)
+    try:
+        assert retriever.search("harbour", 2, method="lexical")[0].file == "harbour.md"
+    finally:
+        retriever.close()
+
+
+def test_unknown_schema_is_refused(settings: Settings, tmp_path: Path) -> None:
+    from appliance.errors import IndexError_
+
+    settings.index_dir.mkdir(parents=True)
+    conn = sqlite3.connect(settings.index_dir / "index.sqlite")
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    with pytest.raises(IndexError_, match="re-ingest"):
+        Store.open(settings.index_dir)
+
+
+# -- retrieval ----------------------------------------------------------------------------------
+def test_query_expansion() -> None:
+    assert expand_query("FY21 capex") == "FY21 capex 2021 capital expenditures purchases property"
+    assert "2018" in (fts_query(expand_query("fiscal 2018 PP&E")) or "")
+    assert '"plant"' in (fts_query(expand_query("net PPNE")) or "")
+
+
+def test_question_naming_a_document_prefers_it(
+    tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    body = "Revenue for the year was {} million and the dividend was raised.\n"
+    for name, amount in (("acme_2021", 10), ("globex_2021", 20), ("initech_2021", 30)):
+        (docs / f"{name}.txt").write_text(body.format(amount) * 3)
+    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    retriever = Retriever(settings, embedder=fake_embedder)
+    try:
+        assert retriever.named_files("What was Globex's revenue?")
+        for method in ("dense", "lexical", "hybrid"):
+            hits = retriever.search("What was Globex's revenue for the year?", 3, method=method)
+            assert hits[0].file == "globex_2021.txt", method
+        assert retriever.named_files("What was the revenue for 2021?") == set()
+        settings.retrieval.scope_weight = 0.0
+        assert retriever.search("What was Globex's revenue?", 3)[0].file  # still answers
+    finally:
+        retriever.close()
+
+
+def test_pages_rank_by_their_best_chunks(
+    tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder
+) -> None:
+    docs = tmp_path / "docs"
+    _pdf(
+        docs / "report.pdf",
+        [
+            "Dividend policy: the board pays a dividend each quarter.\n\n" * 6,
+            "Unrelated text about parking spaces and the canteen menu.\n\n" * 6,
+        ],
+    )
+    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    retriever = Retriever(settings, embedder=fake_embedder)
+    try:
+        hits = retriever.search("dividend quarter board", 3)
+        pages = [h.page for h in hits]
+        assert pages[0] == 1
+        # the best chunk of every page before a second chunk of the same page
+        assert len(set(pages[:2])) == 2 or len(hits) < 2
+    finally:
+        retriever.close()
