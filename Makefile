@@ -7,15 +7,19 @@ APP := $(VENV)/bin/appliance
 STAMP := $(VENV)/.installed
 DOCS ?= samples
 Q ?= What is the notice period in the lease?
+# Optional extras installed beside the dev tools, e.g. `make install EXTRAS=ray` (ingest on a
+# Ray cluster); comma-separated.
+EXTRAS ?=
 export APPLIANCE_INDEX_DIR ?= index
 export APPLIANCE_MODELS_DIR ?= models
 
 .PHONY: install ingest ask chat test bench eval eval-dev lint typecheck format test-snapshot-update clean
 
 install: $(STAMP)
+	@if [ -n "$(EXTRAS)" ]; then $(PY) -m pip install --quiet --disable-pip-version-check -e ".[$(EXTRAS)]"; fi
 
 $(STAMP): pyproject.toml scripts/install.sh
-	@VENV=$(VENV) bash scripts/install.sh
+	@VENV=$(VENV) EXTRAS=$(EXTRAS) bash scripts/install.sh
 	@touch $(STAMP)
 
 ingest: install
@@ -27,7 +31,9 @@ ask: install
 chat: install
 	$(APP) chat
 
+# The Ray ingest tests need Ray (an optional extra): installed here so CI runs them too.
 test: install
+	@$(PY) -c "import ray" 2>/dev/null || $(MAKE) --no-print-directory install EXTRAS=ray
 	$(PY) -m pytest -q
 
 bench: install

@@ -81,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files or folders")
     p.add_argument("--json", action="store_true", help="print one JSON object with the result")
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="load, chunk, label and embed on a Ray cluster: the head's host:port, 'auto' (the "
+        "cluster this machine joined) or 'local'; this process still writes the index "
+        "(needs `pip install 'appliance[ray]'`)",
+    )
+    p.add_argument(
+        "--ray-shared-fs",
+        action="store_true",
+        help="with --ray: workers open files by path (same mount on every node) instead of "
+        "receiving their bytes through Ray's object store",
+    )
     _common(p)
 
     p = sub.add_parser("status", help="what the index holds", description="Show the index.")
@@ -183,6 +196,13 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.ingest import ingest
     from appliance.ui import IngestDisplay, print_ingest_summary
 
+    if args.ray or args.ray_shared_fs:
+        address = args.ray or settings.ingest.ray_address
+        if not address:
+            raise ConfigError("--ray-shared-fs needs --ray ADDRESS (or ingest.ray_address)")
+        shared = args.ray_shared_fs or settings.ingest.ray_shared_fs
+        ing = settings.ingest.model_copy(update={"ray_address": address, "ray_shared_fs": shared})
+        settings = settings.model_copy(update={"ingest": ing})
     with IngestDisplay(enabled=not args.json and sys.stderr.isatty()) as display:
         report = ingest(args.paths, settings, progress=display.update)
     if args.json:

@@ -37,6 +37,16 @@ class IngestSettings(_Section):
     """Chunks embedded per batch."""
     max_file_mb: int = Field(512, ge=1)
     """Files larger than this are skipped with a reason."""
+    ray_address: str | None = None
+    """Load, chunk, label and embed on a Ray cluster (``pip install 'appliance[ray]'``): the
+    head's ``host:port``, ``auto`` (the cluster this machine joined with ``ray start``) or
+    ``local`` (a one-machine cluster on loopback for this run). This process still writes."""
+    ray_shared_fs: bool = False
+    """With ``ray_address``: workers open files by path (every node mounts them at the same
+    path) instead of receiving their bytes through Ray's object store."""
+    ray_cpus_per_actor: int = Field(4, ge=1)
+    """With ``ray_address`` on CPUs: one embedder actor per this many cores of the cluster
+    (at least one), using that many threads; with GPUs, one actor per GPU."""
 
 
 class OcrSettings(_Section):

@@ -6,7 +6,9 @@ the GIL), so parsing overlaps embedding. Files are compared by size and mtime fi
 content hash, so an unchanged folder is re-checked without reading or embedding anything (and
 without importing torch). Files that vanished from an ingested folder are removed. One bad
 file is reported with a one-line reason and skipped; it never stops the run or touches what is
-already indexed. See ``appliance.store`` for how a crash at any point stays consistent.
+already indexed. See ``appliance.store`` for how a crash at any point stays consistent. With
+``ingest.ray_address`` set, parsing and embedding run on a Ray cluster and this process stays
+the only writer (``appliance.ingest_ray``).
 """
 
 from __future__ import annotations
@@ -388,6 +390,11 @@ def ingest(
     cands, roots = scan(paths)
     if progress:
         progress(Progress("scanned", total=len(cands)))
+    remote = None
+    if settings.ingest.ray_address:  # parse and embed on a Ray cluster (an optional extra)
+        from appliance.ingest_ray import make_pipeline
+
+        remote = make_pipeline(settings, embedder, labeler)
     if labeler is None:
         labeler = default_labeler(settings)
 
@@ -396,7 +403,10 @@ def ingest(
         store.lock()
         store.sweep_pending()
         known = store.files()
-        writer = _Writer(store, embedder, settings.ingest.batch_size, report)
+        if remote is None:
+            writer = _Writer(store, embedder, settings.ingest.batch_size, report)
+        else:  # connect, start the embedder actors: the writer embeds through them
+            writer = _Writer(store, *remote.start(), report)
         writer.progress = progress
         ing = settings.ingest
 
@@ -405,7 +415,7 @@ def ingest(
 
         q: queue.Queue[object] = queue.Queue(maxsize=64)
         producer = threading.Thread(
-            target=_produce,
+            target=_produce if remote is None else remote.produce,
             args=(
                 cands,
                 known,
@@ -491,6 +501,8 @@ def ingest(
         store.purge_removed()
     finally:
         store.close()
+        if remote is not None:
+            remote.close()
     report.seconds = time.perf_counter() - t0
     return report
 

