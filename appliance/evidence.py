@@ -14,7 +14,8 @@ is scored against the question:
 - a small prior for the passage's retrieval rank, and a penalty for fragments (headings).
 
 Page footers ("… - page 2 of 4") are never quoted.
-Sentences repeated by overlapping chunks are kept once. Spans are exact: ``start``/``end``
+Sentences repeated by overlapping chunks are kept once, and so are only sentences scoring at
+least half as well as the best one. Spans are exact: ``start``/``end``
 index the stored page text, so ``hit.text[start - hit.start : end - hit.start] == text``.
 
 Left out: the embedder's similarity. all-MiniLM-L6-v2 costs about 100 ms to encode the 30-60
@@ -33,7 +34,9 @@ from typing import Any
 
 from appliance.retrieve import Hit
 from appliance.textmatch import (
+    MONTHS,
     QUESTION_WORDS,
+    Number,
     content_stems,
     months,
     names,
@@ -47,6 +50,8 @@ LIMIT = 3
 """Evidence sentences shown per answer."""
 MIN_SCORE = 0.2
 """Below this a sentence shares too little with the question to be worth quoting."""
+RELATIVE = 0.5
+"""Nor is one scoring under this share of the best: a weak runner-up only adds noise."""
 
 _WANTS_AMOUNT = re.compile(
     r"\bhow (much|many|long|often|far|old|big|large)\b|\b(rate|fee|fees|cost|costs|price|"
@@ -174,8 +179,9 @@ def select_evidence(question: str, passages: Sequence[Hit], limit: int = LIMIT) 
     out: list[Evidence] = []
     seen: set[tuple[str, int | None, int]] = set()
     texts: set[str] = set()
+    top = scored[0][0] if scored else 0.0
     for score, c in scored:
-        if score < MIN_SCORE or len(out) >= limit:
+        if score < max(MIN_SCORE, RELATIVE * top) or len(out) >= limit:
             break
         start, end = c.hit.start + c.start, c.hit.start + c.end
         key = (c.hit.path, c.hit.page, start)
@@ -191,7 +197,7 @@ def select_evidence(question: str, passages: Sequence[Hit], limit: int = LIMIT) 
 def _offers(text: str, q_values: set[float], q_names: set[str], wants_amount: bool,
             wants_date: bool, wants_where: bool) -> float:  # fmt: skip
     """How well ``text`` offers the kind of answer asked for (0 to 1)."""
-    if wants_amount and any(x.value not in q_values for x in numbers(text)):
+    if wants_amount and any(x.value not in q_values and _amount(x) for x in numbers(text)):
         return 1.0
     if wants_date and (months(text) or _YEAR.search(text)):
         return 1.0
@@ -199,5 +205,16 @@ def _offers(text: str, q_values: set[float], q_names: set[str], wants_amount: bo
         return 0.6
     return 0.0
 
+
+def _amount(x: Number) -> bool:
+    """An amount or a count, not a year, a day of a date or an identifier."""
+    if x.kind != "plain":
+        return True
+    if 1900 <= x.value <= 2100 or x.value >= 1e6 or x.value != x.mantissa:
+        return x.value != x.mantissa  # "5 million" is an amount; "2024", "11873402" are not
+    return not (x.counts and x.counts[0][:3] in _MONTH_KEYS)
+
+
+_MONTH_KEYS = frozenset(m[:3] for m in MONTHS)
 
 __all__ = ["LIMIT", "Evidence", "select_evidence"]
