@@ -47,6 +47,7 @@ import queue
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,21 @@ ACTOR_RESTARTS = 3
 
 _Item = tuple[Candidate, "bytes | None", "FileRecord | None", int]
 """A file sent to a worker: candidate, its bytes (None: read it by path), record, mtime."""
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What the last Ray ingest in this process measured (read by ``bench.ray_bench``)."""
+
+    actors: int
+    parse_slots: int
+    actor_start_s: float
+    encode_wait_s: float
+    per_actor: list[tuple[int, int, float]]
+    """(calls, texts, seconds encoding) of each actor; empty if they could not be asked."""
+
+
+last_run: RunStats | None = None
 
 
 class RayUnavailable(ConfigError):
@@ -224,7 +240,8 @@ class EmbedActor:
 
     def __init__(self, spec: EmbedderSpec, threads: int, device: str | None) -> None:
         self.embedder = spec.build(device)
-        self.calls = 0
+        self.calls = self.texts = 0
+        self.busy = 0.0
         self.embedder.encode(["load the model"])  # fail here, at start, not mid-run
         if spec.obj is None:
             import torch
@@ -237,9 +254,18 @@ class EmbedActor:
     def pid(self) -> int:
         return os.getpid()
 
+    def stats(self) -> tuple[int, int, float]:
+        """Calls, texts and seconds spent encoding (for the benchmark's scaling estimate)."""
+        return self.calls, self.texts, self.busy
+
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        self.calls += 1
-        return self.embedder.encode(texts, batch_size=batch_size)
+        t = time.perf_counter()
+        try:
+            return self.embedder.encode(texts, batch_size=batch_size)
+        finally:
+            self.calls += 1
+            self.texts += len(texts)
+            self.busy += time.perf_counter() - t
 
 
 # -- the driver's side -----------------------------------------------------------------------------
@@ -258,19 +284,26 @@ class RemoteEmbedder:
         self.actors: list[Any] = []
         self.model_id = model_id
         self.batch_size = batch_size
+        self.start_s = 0.0
+        """Seconds the actors took to start (model loaded), within the first call."""
+        self.wait_s = 0.0
+        """Seconds the writer waited on the actors, startup included."""
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
+        t = time.perf_counter()
         if self._start is not None:
             start, self._start = self._start, None
             self.actors = start()
+            self.start_s = time.perf_counter() - t
         if not self.actors:
             raise ModelError("every embedder actor on the Ray cluster is gone")
         per = max(self.batch_size, math.ceil(len(texts) / len(self.actors)))
         pieces = [texts[i : i + per] for i in range(0, len(texts), per)]
         sent = [self._submit(k, p) for k, p in enumerate(pieces)]
         out = [self._get(k, p, s) for k, (p, s) in enumerate(zip(pieces, sent, strict=True))]
+        self.wait_s += time.perf_counter() - t
         return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
 
     def _submit(self, k: int, piece: list[str]) -> tuple[Any, Any]:
@@ -322,6 +355,7 @@ class RayPipeline:
         self.slots = 1
         self.count = 1
         self.gpus = False
+        self._lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> tuple[RemoteEmbedder, int]:
@@ -348,24 +382,32 @@ class RayPipeline:
         # The writer embeds when 4 x its batch size is buffered: a few batches for each actor.
         return self.embedder, self.batch_size * self.count
 
+    def prestart(self) -> None:
+        """Create the actors without waiting: their model loads while the first files parse."""
+        with self._lock:
+            if self.actors or self.ray is None:
+                return
+            device: str | None = self.settings.embedding.device
+            opts: dict[str, Any] = {"num_cpus": 1}
+            if self.gpus:
+                opts, device = {"num_gpus": 1, "num_cpus": 1}, "cuda"
+            actor_cls = self.ray.remote(EmbedActor)
+            self.actors = [
+                actor_cls.options(
+                    name=f"embedder-{self.job.run}-{i}",
+                    namespace=NAMESPACE,
+                    max_restarts=ACTOR_RESTARTS,
+                    max_task_retries=ACTOR_RESTARTS,
+                    scheduling_strategy="SPREAD",
+                    **opts,
+                ).remote(self.spec, self.cpus_per_actor, device)
+                for i in range(self.count)
+            ]
+
     def _start_actors(self) -> list[Any]:
+        """The actors, up and checked (created now if ``prestart`` was not called)."""
         ray = self.ray
-        device: str | None = self.settings.embedding.device
-        opts: dict[str, Any] = {"num_cpus": 1}
-        if self.gpus:
-            opts, device = {"num_gpus": 1, "num_cpus": 1}, "cuda"
-        actor_cls = ray.remote(EmbedActor)
-        self.actors = [
-            actor_cls.options(
-                name=f"embedder-{self.job.run}-{i}",
-                namespace=NAMESPACE,
-                max_restarts=ACTOR_RESTARTS,
-                max_task_retries=ACTOR_RESTARTS,
-                scheduling_strategy="SPREAD",
-                **opts,
-            ).remote(self.spec, self.cpus_per_actor, device)
-            for i in range(self.count)
-        ]
+        self.prestart()
         try:
             ids = ray.get([a.model_id.remote() for a in self.actors])
         except ray.exceptions.RayError as exc:
@@ -381,9 +423,18 @@ class RayPipeline:
         return list(self.actors)
 
     def close(self) -> None:
+        global last_run
         ray = self.ray
         if ray is None:
             return
+        with self._lock:
+            self.ray = None  # no prestart after this
+        if self.embedder is not None:
+            per_actor: list[tuple[int, int, float]] = []
+            with contextlib.suppress(Exception):
+                per_actor = ray.get([a.stats.remote() for a in self.actors], timeout=10)
+            emb = self.embedder
+            last_run = RunStats(self.count, self.slots, emb.start_s, emb.wait_s, per_actor)
         for actor in self.actors:
             with contextlib.suppress(Exception):
                 ray.kill(actor)
@@ -391,7 +442,6 @@ class RayPipeline:
         if self.started_ray:
             with contextlib.suppress(Exception):
                 ray.shutdown()
-        self.ray = None
 
     # -- the producer (same signature as ``appliance.ingest._produce``) ------------------------
     def produce(
@@ -454,6 +504,7 @@ class RayPipeline:
                 finish(ready)
             pending[self.parse.remote(self.job_ref, group)] = group
             inflight_bytes += size
+            self.prestart()
 
         group: list[_Item] = []
         group_bytes = 0

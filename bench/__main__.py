@@ -1,4 +1,4 @@
-"""``python -m bench [ingest] [retrieval] [ttft] [ocr] [devset] [--quick] [--json FILE]``.
+"""``python -m bench [ingest] [retrieval] [ttft] [ocr] [devset] [ray] [--quick] [--json FILE]``.
 
 Runs the named sections (all by default) in one process, sharing one loaded embedder, in a
 temporary folder that is removed afterwards whatever happens. Prints a table per section and
@@ -25,7 +25,7 @@ from rich.table import Table
 
 from bench.report import SectionResult, load_average, render
 
-SECTIONS = ("ingest", "retrieval", "ttft", "ocr", "devset")
+SECTIONS = ("ingest", "retrieval", "ttft", "ocr", "devset", "ray")
 Runner = Callable[[Path, Any], SectionResult]
 
 
@@ -61,6 +61,10 @@ def _runner(name: str, quick: bool, load_s: float) -> Runner:
         from bench import retrieval_bench
 
         return lambda d, e: retrieval_bench.run(d, e, quick=quick)
+    if name == "ray":  # needs the optional extra: a note instead when Ray is not installed
+        from bench import ray_bench
+
+        return lambda d, e: ray_bench.run(d, e, quick=quick, load_seconds=load_s)
     if name == "devset":
         from bench import devset_bench
 
