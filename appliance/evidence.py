@@ -66,6 +66,12 @@ _WANTS_DATE = re.compile(
 _WANTS_NAME = re.compile(
     r"\b(who|whom|whose|where)\b|\bwhich (company|firm|person|place|city|country)\b", re.I
 )
+_COUNT_WORD = re.compile(
+    r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|dozen)\s+[a-z]+",
+    re.IGNORECASE,
+)
+"""An amount written in words ("nine days", "six months")."""
 _FOOTER = re.compile(r"\bpage \d+ of \d+\b|^\s*(page )?\d+\s*$", re.IGNORECASE)
 """Running headers and footers ("Lease Agreement - page 2 of 4"): never an answer."""
 _PLACE = re.compile(
@@ -197,7 +203,10 @@ def select_evidence(question: str, passages: Sequence[Hit], limit: int = LIMIT) 
 def _offers(text: str, q_values: set[float], q_names: set[str], wants_amount: bool,
             wants_date: bool, wants_where: bool) -> float:  # fmt: skip
     """How well ``text`` offers the kind of answer asked for (0 to 1)."""
-    if wants_amount and any(x.value not in q_values and _amount(x) for x in numbers(text)):
+    if wants_amount and (
+        any(x.value not in q_values and _amount(x) for x in numbers(text))
+        or _COUNT_WORD.search(text)
+    ):
         return 1.0
     if wants_date and (months(text) or _YEAR.search(text)):
         return 1.0
