@@ -44,6 +44,7 @@ import logging
 import math
 import os
 import queue
+import socket
 import sys
 import tempfile
 import threading
@@ -601,10 +602,8 @@ def connect(address: str) -> tuple[Any, bool]:
     loaded = sys.modules.get("ray")
     if loaded is not None and loaded.is_initialized():
         return loaded, False
-    host = _head_host(address)
-    if host is None or _loopback(host):
-        # Ray picks the node's LAN address otherwise; this keeps every socket on loopback.
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    host, port = _head(address)
+    _prepare(address)
     ray = import_ray()
     kwargs: dict[str, Any] = {
         "log_to_driver": False,
@@ -614,9 +613,21 @@ def connect(address: str) -> tuple[Any, bool]:
     if address == "local":
         kwargs.update(include_dashboard=False, num_cpus=os.cpu_count() or 1)
     else:
-        if host is not None and not _loopback(host) and egress.is_installed():
-            port = int(address.rsplit(":", 1)[1]) if ":" in address else 6379
+        if host is None:
+            raise ConfigError(
+                "no Ray cluster found on this machine (--ray auto)",
+                hint="join one with `ray start --address HEAD:PORT`, or give --ray HEAD:PORT",
+            )
+        if not _loopback(host) and egress.is_installed():
             egress.allow(host, port)
+        try:  # Ray itself retries for minutes; a wrong address should fail now
+            socket.create_connection((host, port), timeout=10).close()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot reach the Ray cluster's head at {host}:{port}: {exc.strerror or exc}",
+                hint="start it with `ray start --head` (see the README's team setup), or use "
+                "--ray local",
+            ) from None
         kwargs["address"] = address
     try:
         ray.init(**kwargs)
@@ -629,17 +640,35 @@ def connect(address: str) -> tuple[Any, bool]:
     return ray, True
 
 
-def _head_host(address: str) -> str | None:
-    """The head's host for ``host:port`` or ``auto`` (None for ``local`` or unknown)."""
+def _prepare(address: str) -> None:
+    """Environment Ray reads when it is imported: set before the first ``import ray``."""
+    host, _ = _head(address)
+    if host is None or _loopback(host):
+        # Ray picks the node's LAN address otherwise; this keeps every socket on loopback.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if address == "local":  # token auth is Ray's default for a new cluster; this skips its warning
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+
+
+def _head(address: str) -> tuple[str | None, int]:
+    """The head's host and port for ``host:port`` or ``auto`` (None for ``local`` or unknown).
+
+    >>> _head("10.0.0.5:6380"), _head("[::1]:6379"), _head("head.lan")
+    (('10.0.0.5', 6380), ('::1', 6379), ('head.lan', 6379))
+    """
     if address == "local":
-        return None
-    if address == "auto":
+        return None, 0
+    if address == "auto":  # what `ray start` recorded on this machine
         for base in (os.environ.get("RAY_TMPDIR"), tempfile.gettempdir(), "/tmp"):
-            path = Path(base or "/tmp") / "ray" / "ray_current_cluster"
             with contextlib.suppress(OSError):
-                return path.read_text().strip().rsplit(":", 1)[0] or None
-        return None
-    return address.rsplit(":", 1)[0].strip("[]") if ":" in address else address
+                address = (Path(base or "/tmp") / "ray" / "ray_current_cluster").read_text()
+                break
+        else:
+            return None, 0
+    host, sep, port = address.strip().rpartition(":")
+    if not sep or not port.isdigit():
+        return address.strip().strip("[]") or None, 6379
+    return host.strip("[]") or None, int(port)
 
 
 def _loopback(host: str) -> bool:
@@ -657,6 +686,8 @@ def make_pipeline(
     settings: Settings, embedder: TextEmbedder, labeler: Labeler | None
 ) -> RayPipeline:
     """The Ray pipeline for ``ingest``; raises ``RayUnavailable`` without Ray installed."""
+    if "ray" not in sys.modules:
+        _prepare(str(settings.ingest.ray_address))
     import_ray()
     return RayPipeline(settings, embedder, labeler)
 
