@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 PACKAGE = "rapidocr-onnxruntime"
-MAX_SIDE = 2000
-"""Longest side handed to the engine; it reduces anything larger to this itself."""
+MAX_SIDE = 3000
+"""Longest side OCR works on (a letter page at 200 dpi is 2200): larger images are reduced."""
 MIN_SIDE = 8
 """Images smaller than this (either side) hold no readable text."""
 
@@ -81,7 +81,6 @@ def engine() -> Any:
                 cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
                 threads = cpus or os.cpu_count() or 1
                 _engine = RapidOCR(
-                    text_score=0.3,  # weak lines are kept so the page confidence shows them
                     # Detection at the image's own size up to MAX_SIDE: the default enlarges
                     # every image to 736 pixels on its short side, slow on small ones.
                     det_limit_type="max",
@@ -161,13 +160,77 @@ def _prepare(image: Image) -> Image:
     return image.convert("RGB")
 
 
-def _run(image: Image, upright: bool = False) -> list[tuple[list[list[float]], str, float]]:
-    """Boxes, text and scores; ``upright`` skips the 180° classifier (a wrong turn of the page
-    then reads as upside-down text, with low scores)."""
+Row = tuple[list[list[float]], str, float]
+LONG_LINE = 16
+"""Line crops wider than this many times their height are cut at word gaps before reading:
+the recognition model garbles very long lines and drops spaces in them."""
+MIN_SCORE = 0.3
+"""Lines read with less confidence than this are dropped as noise."""
+
+
+def _pieces(crop: Any) -> list[Any]:
+    """Cut a long line crop at the blank column run nearest its middle, recursively."""
     import numpy as np
 
-    result, _ = engine()(np.asarray(image), use_cls=False if upright else None)
-    return [(box, str(text), float(score)) for box, text, score in (result or [])]
+    h, w = crop.shape[:2]
+    if w <= LONG_LINE * h:
+        return [crop]
+    grey = crop.mean(axis=2) if crop.ndim == 3 else crop
+    ink = (grey < (float(grey.min()) + float(grey.max())) / 2).any(axis=0)
+    gap = max(2, int(0.2 * h))
+    # Blank runs at least ``gap`` wide: their centres are the word gaps we may cut at.
+    padded = np.concatenate(([False], ~ink, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    starts, ends = edges[::2], edges[1::2]
+    wide = (ends - starts) >= gap
+    if wide.any():
+        centres = (starts[wide] + ends[wide]) // 2
+        cut = int(centres[np.argmin(np.abs(centres - w // 2))])
+    else:
+        cut = w // 2
+    if cut <= 0 or cut >= w:
+        cut = w // 2
+    return _pieces(crop[:, :cut]) + _pieces(crop[:, cut:])
+
+
+def _run(image: Image) -> list[Row]:
+    """Detect lines, read each (long ones in pieces joined by spaces): boxes, text, scores.
+
+    Lines are read as they stand, without rapidocr's per-line 180° classifier: on long lines it
+    turns good text upside down. A page that is upside down is handled whole (``read_page``).
+    """
+    import numpy as np
+
+    eng = engine()
+    arr = np.ascontiguousarray(np.asarray(image))
+    h, w = arr.shape[:2]
+    if w > 8 * h:  # a single wide line: detection wants some room around it
+        arr = np.pad(arr, ((0, w // 8 - h), (0, 0), (0, 0)), constant_values=255)
+    boxes, _ = eng.text_det(arr)
+    if boxes is None or len(boxes) == 0:
+        return []
+    boxes = eng.sorted_boxes(boxes)
+    crops = eng.get_crop_img_list(arr, boxes)
+    pieces: list[Any] = []
+    owner: list[int] = []
+    for i, crop in enumerate(crops):
+        for piece in _pieces(crop):
+            pieces.append(piece)
+            owner.append(i)
+    read, _ = eng.text_rec(pieces)
+    texts: list[list[str]] = [[] for _ in crops]
+    weights: list[list[tuple[int, float]]] = [[] for _ in crops]
+    for i, (text, score) in zip(owner, read, strict=True):
+        texts[i].append(str(text))
+        weights[i].append((len(text), float(score)))
+    rows: list[Row] = []
+    for box, parts, scores in zip(boxes, texts, weights, strict=True):
+        chars = sum(n for n, _ in scores)
+        score = sum(n * s for n, s in scores) / chars if chars else 0.0
+        text = " ".join(p for p in parts if p)
+        if text.strip() and score >= MIN_SCORE:
+            rows.append((np.asarray(box).tolist(), text, score))
+    return rows
 
 
 def _layout(rows: list[tuple[list[list[float]], str, float]]) -> tuple[str, float, int]:
@@ -211,6 +274,19 @@ def _layout(rows: list[tuple[list[list[float]], str, float]]) -> tuple[str, floa
     return "".join(out), confidence, len(lines)
 
 
+UPSIDE_DOWN_BELOW = 0.75
+"""A page read with less mean confidence is also tried turned upside down."""
+
+
+def _score(rows: list[Row]) -> float:
+    return sum(len(t) * s for _, t, s in rows)
+
+
+def _confidence(rows: list[Row]) -> float:
+    chars = sum(len(t) for _, t, _ in rows)
+    return _score(rows) / chars if chars else 0.0
+
+
 def _sideways(rows: list[tuple[list[list[float]], str, float]]) -> bool:
     """Most boxes taller than wide: the page lies on its side."""
     tall = 0
@@ -235,13 +311,16 @@ def read_page(image: Image, languages: Sequence[str] = ("en",)) -> OcrPage:
         if _sideways(rows):
             # Read upright the lines come out in order; the turn that reads about as much
             # text as the sideways pass wins (the wrong one reads upside down: little text).
-            best, score = rows, 0.8 * sum(len(t) * s for _, t, s in rows)
+            best, score = rows, 0.8 * _score(rows)
             for turn in (PILImage.Transpose.ROTATE_90, PILImage.Transpose.ROTATE_270):
-                turned = _run(image.transpose(turn), upright=True)
-                turned_score = sum(len(t) * s for _, t, s in turned)
-                if turned_score > score and not _sideways(turned):
-                    best, score = turned, turned_score
+                turned = _run(image.transpose(turn))
+                if _score(turned) > score and not _sideways(turned):
+                    best, score = turned, _score(turned)
             rows = best
+        if rows and _confidence(rows) < UPSIDE_DOWN_BELOW:
+            turned = _run(image.transpose(PILImage.Transpose.ROTATE_180))
+            if _score(turned) > _score(rows) and _confidence(turned) > _confidence(rows):
+                rows = turned
         if "zh" not in languages:
             # The model reads Chinese too and sometimes "finds" it in noise on a Latin page.
             rows = [r for r in rows if len(_CJK.findall(r[1])) * 2 < len(r[1])]
