@@ -87,8 +87,23 @@ TASK_RETRIES = 2
 ACTOR_RESTARTS = 3
 """Ray restarts a dead embedder actor this many times, retrying its calls."""
 
-_Item = tuple[Candidate, "bytes | None", "FileRecord | None", int]
-"""A file sent to a worker: candidate, its bytes (None: read it by path), record, mtime."""
+
+@dataclass(frozen=True)
+class _Item:
+    """A file sent to a worker."""
+
+    cand: Candidate
+    data: bytes | None
+    """Its content; None: the worker opens ``cand.path`` (a shared file system)."""
+    prev: FileRecord | None
+    """What the index holds for it (the worker compares its hash with this one's)."""
+    mtime_ns: int
+    label_path: str
+    """The absolute path the labeller is given (see ``RayPipeline._label_path``)."""
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.data is not None else 0
 
 
 @dataclass(frozen=True)
@@ -159,7 +174,6 @@ class Job:
     labeler: Labeler | None
     """A caller's own labeller, shipped as is; None: ``default_labeler(settings)`` is built
     on each worker, so labels are the in-process ones."""
-    custom_labeler: bool
 
 
 _worker_state: dict[str, tuple[Chunker, Labeler | None]] = {}
@@ -175,7 +189,7 @@ def _tools(job: Job) -> tuple[Chunker, Labeler | None]:
         ing = job.settings.ingest
         counter = job.embedder.build().token_counter()
         chunker = Chunker(counter, ing.chunk_tokens, ing.chunk_overlap)
-        labeler = job.labeler if job.custom_labeler else default_labeler(job.settings)
+        labeler = job.labeler or default_labeler(job.settings)
         _worker_state.clear()  # one run at a time per worker process
         got = _worker_state[job.run] = (chunker, labeler)
     return got
@@ -184,40 +198,41 @@ def _tools(job: Job) -> tuple[Chunker, Labeler | None]:
 def parse_group(job: Job, items: list[_Item]) -> list[object]:
     """Worker side: the in-process producer on a group of files; its messages, in order.
 
-    ``items`` are ``(candidate, bytes or None, previous record, mtime)``. Bytes are written
-    to a private temporary copy (same name, same mtime) that the producer reads; the messages
-    then name the original candidate again, and the labeller sees the original paths.
+    Bytes are written to a private temporary copy (same name, same mtime) that the producer
+    reads; the messages then name the original candidate again, and the labeller sees the
+    original paths.
     """
     from appliance.ingest import _DONE, _produce
 
     chunker, labeler = _tools(job)
     with tempfile.TemporaryDirectory(prefix="appliance-ray-") as tmp:
-        originals: dict[str, Candidate] = {}
+        originals: dict[str, Candidate] = {}  # what the producer reads → the file it stands for
+        labelled: dict[str, Candidate] = {}  # ... → what the labeller is told
         cands: list[Candidate] = []
         known: dict[str, FileRecord] = {}
-        for i, (cand, data, prev, mtime_ns) in enumerate(items):
-            local = cand
-            if data is not None:
+        for i, item in enumerate(items):
+            cand = local = item.cand
+            if item.data is not None:
                 folder = os.path.join(tmp, str(i))
                 os.mkdir(folder)
                 path = os.path.join(folder, os.path.basename(cand.path))
                 with open(path, "wb") as fh:
-                    fh.write(data)
+                    fh.write(item.data)
                 # The producer compares size and mtime with the record and stores them.
-                os.utime(path, ns=(mtime_ns, mtime_ns))
+                os.utime(path, ns=(item.mtime_ns, item.mtime_ns))
                 local = Candidate(path, folder, cand.relpath)
             originals[local.path] = cand
+            labelled[local.path] = Candidate(item.label_path, cand.root, cand.relpath)
             cands.append(local)
-            if prev is not None:
-                known[local.path] = prev
+            if item.prev is not None:
+                known[local.path] = item.prev
 
         def label(c: Candidate, section: Any, chunks: Any) -> None:
             assert labeler is not None
-            labeler(originals.get(c.path, c), section, chunks)
+            labeler(labelled.get(c.path, c), section, chunks)
 
         out: queue.Queue[object] = queue.Queue()
         max_bytes = job.settings.ingest.max_file_mb << 20
-        extra = {"ocr_settings": job.settings.ocr} if hasattr(job.settings, "ocr") else {}
         _produce(
             cands,
             known,
@@ -226,7 +241,7 @@ def parse_group(job: Job, items: list[_Item]) -> list[object]:
             max_bytes,
             out,
             threading.Event(),
-            **extra,
+            job.settings.ocr,
         )
         msgs: list[object] = []
         while (msg := out.get_nowait()) is not _DONE:
@@ -347,7 +362,12 @@ class RayPipeline:
         self.cpus_per_actor = int(ing.ray_cpus_per_actor)
         self.model_id = embedder.model_id
         self.spec = EmbedderSpec.of(embedder, settings.embedding.device)
-        self.job = Job(uuid.uuid4().hex[:12], settings, self.spec, labeler, labeler is not None)
+        self.job = Job(uuid.uuid4().hex[:12], settings, self.spec, labeler)
+        self._rules: Any = None
+        if settings.privacy.sensitive_paths and not self.shared_fs:
+            from appliance.privacy import Classifier
+
+            self._rules = Classifier(settings.privacy).rules
         self.ray: Any = None
         self.started_ray = False
         self.actors: list[Any] = []
@@ -491,17 +511,19 @@ class RayPipeline:
             nonlocal inflight_bytes
             for ref in ready:
                 group = pending.pop(ref)
-                inflight_bytes -= sum(len(it[1]) for it in group if it[1] is not None)
+                inflight_bytes -= sum(item.size for item in group)
                 for msg in self._results(ref, group):
                     out.put(msg)
-                for cand, *_ in group:
-                    left.pop(cand.path, None)
+                for item in group:
+                    left.pop(item.cand.path, None)
 
         def submit(group: list[_Item]) -> None:
             nonlocal inflight_bytes
-            size = sum(len(it[1]) for it in group if it[1] is not None)
+            size = sum(item.size for item in group)
             while pending and (len(pending) >= limit or inflight_bytes + size > INFLIGHT_BYTES):
-                ready, _ = ray.wait(list(pending), num_returns=1)
+                if cancel.is_set():
+                    return
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
                 finish(ready)
             pending[self.parse.remote(self.job_ref, group)] = group
             inflight_bytes += size
@@ -516,14 +538,14 @@ class RayPipeline:
             if item is None:
                 left.pop(cand.path, None)
                 continue
-            size = len(item[1]) if item[1] is not None else 0
-            if group and (len(group) >= GROUP_FILES or group_bytes + size > GROUP_BYTES):
+            if group and (len(group) >= GROUP_FILES or group_bytes + item.size > GROUP_BYTES):
                 submit(group)
                 group, group_bytes = [], 0
             group.append(item)
-            group_bytes += size
-            ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
-            finish(ready)
+            group_bytes += item.size
+            if pending:  # pass on what is done while reading the next files
+                ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+                finish(ready)
         if group and not cancel.is_set():
             submit(group)
         while pending:
@@ -548,7 +570,7 @@ class RayPipeline:
             out.put(_Same(cand, None))
             return None
         if self.shared_fs:
-            return cand, None, prev, st.st_mtime_ns if st is not None else 0
+            return _Item(cand, None, prev, st.st_mtime_ns if st is not None else 0, cand.path)
         from appliance.loaders import load_file
 
         try:
@@ -564,7 +586,20 @@ class RayPipeline:
         if st is None:  # vanished between the checks and the read
             out.put(_Fail(cand, "cannot read: the file disappeared"))
             return None
-        return cand, data, prev, st.st_mtime_ns
+        return _Item(cand, data, prev, st.st_mtime_ns, self._label_path(cand))
+
+    def _label_path(self, cand: Candidate) -> str:
+        """The path the worker's labeller is given for a file sent as bytes.
+
+        Folder rules match a file by any of its paths, its real one included; a worker
+        without the file cannot resolve a symlink on its way. So when a rule matches only
+        the real path, here, the labeller is given that one (and finds the same rule).
+        """
+        rules = self._rules
+        if rules is None or rules.match(cand.relpath) or rules.match_any_tail(cand.path):
+            return cand.path
+        real = os.path.realpath(cand.path)
+        return real if real != cand.path and rules.match_any_tail(real) else cand.path
 
     def _results(self, ref: Any, group: list[_Item]) -> Iterator[object]:
         ray = self.ray
@@ -581,8 +616,8 @@ class RayPipeline:
                     yield from self._results(self.parse.remote(self.job_ref, [item]), [item])
                 return
             reason = f"the Ray worker reading it died ({_cause(exc)})"
-        for cand, *_ in group:
-            yield _Fail(cand, reason[:300])
+        for item in group:
+            yield _Fail(item.cand, reason[:300])
 
 
 def _cause(exc: BaseException) -> str:
@@ -602,6 +637,11 @@ def connect(address: str) -> tuple[Any, bool]:
     loaded = sys.modules.get("ray")
     if loaded is not None and loaded.is_initialized():
         return loaded, False
+    if address.startswith("ray://"):
+        raise ConfigError(
+            "Ray client addresses (ray://) are not supported",
+            hint="run `appliance ingest` on a node of the cluster, with --ray auto",
+        )
     host, port = _head(address)
     _prepare(address)
     ray = import_ray()

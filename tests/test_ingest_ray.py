@@ -249,3 +249,31 @@ def test_without_ray_the_error_says_how_to_install(
     err_text = capsys.readouterr().err
     assert "needs Ray" in err_text and "Traceback" not in err_text
     assert main(["ingest", str(SAMPLES), "--index", str(tmp_path / "i3"), "--ray-shared-fs"]) == 2
+
+
+def test_a_rule_on_the_real_path_reaches_workers_without_the_file(tmp_path: Path) -> None:
+    """Bytes mode: a folder rule that matches only through a symlink is resolved here."""
+    from appliance.ingest import Candidate
+    from appliance.ingest_ray import RayPipeline
+
+    (tmp_path / "real" / "hr").mkdir(parents=True)
+    (tmp_path / "real" / "hr" / "review.txt").write_text("Annual review.")
+    (tmp_path / "docs").mkdir()
+    os.symlink(tmp_path / "real" / "hr", tmp_path / "docs" / "team")
+    settings = load_settings(
+        index_dir=tmp_path / "index",
+        privacy={"sensitive_paths": ["hr/**"]},
+        ingest={"ray_address": "local"},
+    )
+    pipeline = RayPipeline(settings, FakeEmbedder(), None)  # type: ignore[arg-type]
+    linked = Candidate(str(tmp_path / "docs" / "team" / "review.txt"), str(tmp_path), "team/r")
+    given = pipeline._label_path(linked)
+    assert given == str(tmp_path / "real" / "hr" / "review.txt")
+    plain = Candidate(str(tmp_path / "docs" / "x.txt"), str(tmp_path / "docs"), "x.txt")
+    assert pipeline._label_path(plain) == plain.path
+    # A worker that cannot resolve the link still finds the rule on the path it is given.
+    from appliance.privacy import Classifier
+
+    classifier = Classifier(settings.privacy)
+    assert classifier.rule_for("team/r", "/elsewhere/team/review.txt") is None
+    assert classifier.rule_for("team/r", given) == "hr/**"
