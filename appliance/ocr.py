@@ -2,10 +2,14 @@
 
 ``read_page(image)`` turns one page image (Pillow) into ``OcrPage``: the text in reading order
 (boxes on one line joined by spaces, lines by newlines, a blank line where the vertical gap
-says a new paragraph starts) and the mean recognition confidence weighted by characters. Pages
-read sideways are detected (most text boxes taller than wide) and tried turned both ways.
-The engine (PP-OCRv4 detection + recognition, ONNX Runtime on the CPU) loads once per process,
-from files inside the installed package: nothing is downloaded, ever.
+says a new paragraph starts) and the mean recognition confidence weighted by characters. The
+engine (PP-OCRv4 detection + recognition, ONNX Runtime on the CPU) loads once per process, from
+files inside the installed package: nothing is downloaded, ever. rapidocr's detector and
+recogniser are driven here rather than through its one-call pipeline, for two fixes measured on
+10-K pages: its per-line 180° classifier turns long lines upside down (garbage), and the
+recogniser garbles very long lines and drops spaces in them, so those are cut at word gaps and
+read in pieces. Orientation is decided per page instead: sideways pages (most boxes taller than
+wide) are tried turned both ways, and a page read with low confidence is tried upside down.
 
 Loaders call ``page_section`` for every page that needs OCR: it applies ``OcrSettings`` (the
 confidence floor, the script filter) and returns either a ``Section`` or the one-line reason
