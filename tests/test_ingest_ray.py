@@ -277,3 +277,14 @@ def test_a_rule_on_the_real_path_reaches_workers_without_the_file(tmp_path: Path
     classifier = Classifier(settings.privacy)
     assert classifier.rule_for("team/r", "/elsewhere/team/review.txt") is None
     assert classifier.rule_for("team/r", given) == "hr/**"
+
+
+def test_bench_writer_rate_replays_an_index(tmp_path: Path) -> None:
+    """The benchmark's writer-alone measure (no Ray needed): a positive rate, a whole index."""
+    from bench.ray_bench import HashVectors, writer_rate
+
+    ingest([SAMPLES], _settings(tmp_path / "src"), embedder=FakeEmbedder())  # type: ignore[arg-type]
+    rate = writer_rate(tmp_path / "src", tmp_path / "dst", HashVectors(tmp_path, 16), 200)
+    assert rate > 0
+    with Store.open(tmp_path / "dst") as store:
+        assert store.stats()["chunks"] >= 200 and VectorIndex.in_step(store)
