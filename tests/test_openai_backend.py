@@ -575,3 +575,26 @@ def test_doctor_names_the_server_and_contacts_only_a_trusted_one(
         _model_server(
             load_settings(index_dir=tmp_path, llm=down, privacy={"trusted_hosts": ["127.0.0.1"]})
         )
+
+
+def test_the_last_gate_keeps_a_misrouted_turn_off_an_untrusted_server(
+    tmp_path: Path, corpus: Path, scripted: tuple[Scripted, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appliance.router import Decision
+
+    script, url = scripted
+    script.body = _sse(_chunk("ok", "stop"), "[DONE]")
+    settings = _settings(tmp_path, url, trusted=False, mode="hybrid")
+    ingest([corpus], settings, embedder=FakeEmbedder())
+    local = FakeBackend(["Answered on this machine."] * 3)
+    assistant = Assistant(settings, embedder=FakeEmbedder(), local_backend=local)
+    # A router that wrongly sends everything out: the last gate still sees the IBAN.
+    misroute = lambda *args, **kwargs: Decision("cloud", False, ["misrouted"])  # noqa: E731
+    monkeypatch.setattr(assistant.router, "decide", misroute)
+    answer = assistant.ask(SENSITIVE)
+    answer.read()
+    assert answer.route == "local" and "last gate: kept local" in answer.reasons
+    assert script.posts == 0 and answer.text == "Answered on this machine."
+    answer = assistant.ask(PLAIN)  # the same misrouting with nothing sensitive does go out
+    answer.read()
+    assert answer.route == "cloud" and answer.text == "ok" and script.posts == 1
