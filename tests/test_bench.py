@@ -15,7 +15,7 @@ import pytest
 from rich.console import Console
 
 from bench import ingest_bench, retrieval_bench, ttft_bench
-from bench.__main__ import parse_args
+from bench.__main__ import SECTIONS, parse_args
 from bench.corpus import queries, write_corpus, write_small_files
 from bench.report import SectionResult, percentile, render
 
@@ -94,4 +94,5 @@ def test_report_and_arguments() -> None:
     assert percentile([1, 2, 3, 4], 50) == 2.5
     args = parse_args(["ttft", "--quick"])
     assert args.sections == ["ttft"] and args.quick
-    assert parse_args([]).sections == ["ingest", "retrieval", "ttft"]
+    assert parse_args([]).sections == list(SECTIONS)  # every section, in order
+    assert {"ingest", "retrieval", "ttft", "ocr"} <= set(SECTIONS)
