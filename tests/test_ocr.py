@@ -355,3 +355,17 @@ def test_stopped_mid_scan_leaves_nothing_then_resumes(settings: Settings, tmp_pa
         assert store.files() == {} and store.count_ok_chunks() == 0
     again = run(settings, tmp_path / "scan.pdf")
     assert again.added == 1 and again.pages == 3
+
+
+def test_scan_with_a_stamped_page_number_is_read(tmp_path: Path) -> None:
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=9)
+    pdf.add_page()
+    pdf.image(scan(INVOICE), x=0, y=0, w=210, h=120)  # a scan covering most of the page...
+    pdf.image(scan(LETTER), x=0, y=125, w=210, h=120)
+    pdf.text(95, 290, "Page 3")  # ...with a few words of real text stamped on it
+    pdf.output(str(tmp_path / "stamped.pdf"))
+    _, sections = load_file(tmp_path / "stamped.pdf", [])
+    (section,) = list(sections)
+    assert section.ocr is not None
+    assert "Acme Corp" in section.text and "Margaret" in section.text and "Page 3" in section.text

@@ -164,16 +164,20 @@ def _largest_image(page: Any) -> int:
 
 
 def _scan_with_label(text: str, page: Any) -> bool:
-    """A few words of text over a page-sized image: a scan with a stamp or page number on it."""
+    """A few words of text over images covering most of the page: a scan with a stamp or a page
+    number on it."""
     if sum(ch.isalnum() for ch in text) >= 40:
         return False
     import pypdfium2.raw as pdfium_c
 
     try:
         w_pt, h_pt = page.get_size()
+        covered = 0.0
         for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3):
-            left, bottom, right, top = obj.get_pos()
-            if (right - left) * (top - bottom) > 0.5 * w_pt * h_pt:
+            bounds = getattr(obj, "get_bounds", None) or obj.get_pos  # pypdfium2 5 / 4
+            left, bottom, right, top = bounds()
+            covered += max(0.0, right - left) * max(0.0, top - bottom)
+            if covered > 0.5 * w_pt * h_pt:  # images over half the page (one or in strips)
                 return True
     except Exception:
         return False
