@@ -109,15 +109,16 @@ class RetrievalSettings(_Section):
     """Weight of the dense (meaning) ranking in the fusion."""
     lexical_weight: float = Field(1.0, ge=0.0)
     """Weight of the lexical (exact words, bm25) ranking in the fusion."""
-    lexical_candidates: int = Field(5, ge=1, le=1000)
-    """Lexical hits that join the fusion (bm25 is precise only at its very top)."""
+    lexical_candidates: int = Field(20, ge=1, le=1000)
+    """Lexical hits that join the fusion (on annual reports 20 found more evidence pages than
+    5; bm25 also indexes document context and expands financial terms)."""
     min_score: float = Field(0.2, ge=-1.0, le=1.0)
     """Passages less similar than this (cosine) count as not relevant; none left means the
     answer says the documents do not cover the question instead of guessing."""
     scope_weight: float = Field(1.0, ge=0.0)
     """Weight of the extra rankings restricted to the documents a question names (a company,
     title or file-name word that only a few documents carry); 0 turns naming scopes off."""
-    context_weight: float = Field(0.5, ge=0.0)
+    context_weight: float = Field(2.0, ge=0.0)
     """bm25 weight of a chunk's document context (title, headings) beside its text (1.0)."""
     page_scoring: bool = True
     """Give the best passage of each page before a second passage of the same page (the

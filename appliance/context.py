@@ -11,10 +11,11 @@ the document (its path as words, the title from the file's metadata when it has 
 the company and fiscal year when the first page states them) and the headings the chunk sits
 under (the page's leading heading lines, without running headers that repeat page after page,
 and the nearest heading line above the chunk; a page without headings of its own continues
-under the last heading seen). The context is embedded with the chunk and indexed by bm25 in a
-column of its own; it is never part of the stored chunk text, so citations keep exact spans. It
-does not reach any prompt; the ingest labeller still judges it like text (a title can hold a
-secret).
+under the last heading seen), and for a table row below its header the header's year columns
+("(Millions) 2018 2017 2016"). The context's vector is added to the chunk's (``ContextVectors``)
+and bm25 indexes it in a column of its own; it is never part of the stored chunk text, so
+citations keep exact spans. It does not reach any prompt; the ingest labeller still judges it
+like text (a title can hold a secret).
 
 Left out: real layout analysis (font sizes, bold, columns): headings are guessed from the
 shape of a line, which is right often enough on reports and harmless when wrong.
@@ -37,10 +38,11 @@ if TYPE_CHECKING:
 
 MAX_DOC = 140
 """Characters of the document line (about 35 tokens at most)."""
-MAX_HEADINGS = 120
+MAX_HEADINGS = 160
 """Characters of the headings line."""
-CONTEXT_WEIGHT = 0.5
-"""How much a chunk's context vector adds to its text vector (see ``ContextVectors``)."""
+CONTEXT_WEIGHT = 0.25
+"""How much a chunk's context vector adds to its text vector (see ``ContextVectors``).
+Measured on annual reports: 0.25 beat 0 (text alone), 0.5 and 1.0 (``bench.devset_bench``)."""
 
 _LINE = re.compile(r"[^\n]+")
 _FISCAL = re.compile(
@@ -52,6 +54,7 @@ _FISCAL = re.compile(
 _REGISTRANT = re.compile(
     r"([^\n]{2,100})\n[^\n]{0,40}\(?\s*exact name of (?:the )?registrant", re.IGNORECASE
 )
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _GENERIC_TITLE = re.compile(r"^(untitled|document\d*|microsoft word|page \d+|none)$", re.I)
 _WORD_PREFIX = re.compile(r"^microsoft (word|powerpoint|excel) - ", re.I)
 
@@ -137,6 +140,18 @@ def is_heading(line: str) -> bool:
     return sum(w[0].isupper() for w in words) >= 0.6 * len(words)
 
 
+def is_column_header(line: str) -> bool:
+    """Whether a line heads a table's year columns: two years or more, no amounts.
+
+    >>> is_column_header("(Millions) 2018 2017 2016"), is_column_header("Sales 1,577 2018 2017")
+    (True, False)
+    """
+    text = line.strip()
+    if len(text) > 80 or len(_YEAR.findall(text)) < 2:
+        return False
+    return not re.search(r"\d{3,}|\d,\d", _YEAR.sub(" ", text))
+
+
 class DocumentContext:
     """Builds the context of each chunk of one file, section by section, in reading order."""
 
@@ -173,11 +188,14 @@ class DocumentContext:
         self._seen.update(found)
         top = _page_heading(lines[:6], running)
         headings = [(at, t) for at, t in lines if t in found - running and t not in top]
+        columns = next(((at, t) for at, t in lines if is_column_header(t)), None)
         for chunk in chunks:
             start = chunk.start - section.start
             above = [t for at, t in headings if at < start]
             near = above[-1] if above else ("" if top else self._last_heading)
-            parts = [*top, near] if near and near not in top else top
+            parts = [*top, near] if near and near not in top else list(top)
+            if columns is not None and columns[0] < start:  # a table row far below its header
+                parts.append(columns[1])
             chunk.context = doc + "\n" + _cap(" › ".join(parts), MAX_HEADINGS) if parts else doc
         if headings:
             self._last_heading = headings[-1][1]

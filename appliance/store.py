@@ -15,10 +15,11 @@ The index records its schema version, embedding model id and dimension, and refu
 with another embedder.
 
 Document context (schema 2): each chunk also has a ``context`` (its document's title and the
-headings it sits under, see ``appliance.context``). It is embedded with the chunk and indexed by
-FTS5 beside the text, but it is not part of the chunk's text, so spans still point exactly into
-the page. An index of schema 1 (no context) is read as it is; the first writer upgrades it in
-place and marks every file for re-reading, so the next ingest of a folder adds the context.
+headings it sits under, see ``appliance.context``). Its vector is added to the chunk's and
+FTS5 indexes it beside the text, but it is not part of the chunk's text, so spans still point
+exactly into the page. An index of schema 1 (no context) is read as it is; the first writer
+upgrades it in place and marks every file for re-reading, so the next ingest of a folder adds
+the context.
 
 At rest: the folder is private to its owner (0700, every file in it 0600: the database and its
 WAL/SHM files, which SQLite creates with the database's mode, the lock file, the vector file and

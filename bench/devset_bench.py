@@ -71,24 +71,22 @@ ABLATIONS: dict[str, Ablation] = {
     "  without naming scope": {"scope_weight": 0.0},
     "  without page scoring": {"page_scoring": False},
     "  without query expansion": {"expand": False},
+    "  5 lexical candidates (as before)": {"lexical_candidates": 5},
     "  without all (as before)": {
         "vector_weight": 0.0,
         "context_weight": 0.0,
         "scope_weight": 0.0,
         "page_scoring": False,
         "expand": False,
+        "lexical_candidates": 5,
     },
-    "  context vectors at weight 0.25": {"vector_weight": 0.25},
+    "  context vectors at weight 0.5": {"vector_weight": 0.5},
     "  context vectors at weight 1.0": {"vector_weight": 1.0},
-    "  20 lexical candidates": {"lexical_candidates": 20},
-    "  page score + 0.5 × second + 0.25 × third": {"page_decay": 0.5},
+    "  bm25 context weight 0.5": {"context_weight": 0.5},
+    "  expansion for bm25 only": {"expand_dense": False},
+    "  naming scope weight 3": {"scope_weight": 3.0},
+    "  40 lexical candidates": {"lexical_candidates": 40},
     "  page score + 0.2 × second + 0.04 × third": {"page_decay": 0.2},
-    "  no naming scope, page scoring only": {
-        "vector_weight": 0.0,
-        "context_weight": 0.0,
-        "scope_weight": 0.0,
-        "expand": False,
-    },
 }
 """Hybrid as shipped, then with one addition taken away at a time, then other settings of
 the same parts (rows of the table)."""
@@ -210,8 +208,10 @@ def variant(retriever: Retriever, embedder: CachedEmbedder, ablation: Ablation) 
     saved = cfg.model_copy()
     saved_vectors = (retriever._vectors, retriever._vectors_generation)
     saved_expand = retriever.expand_queries
+    saved_dense = retriever.expand_dense
     saved_decay = retrieve_mod.PAGE_DECAY
     try:
+        retriever.expand_dense = ablation.get("expand_dense", saved_dense)
         retrieve_mod.PAGE_DECAY = ablation.get("page_decay", saved_decay)
         for name in _SETTINGS:
             if name in ablation:
@@ -226,6 +226,7 @@ def variant(retriever: Retriever, embedder: CachedEmbedder, ablation: Ablation) 
         for name in _SETTINGS:
             setattr(cfg, name, getattr(saved, name))
         retriever.expand_queries = saved_expand
+        retriever.expand_dense = saved_dense
         retrieve_mod.PAGE_DECAY = saved_decay
         retriever._vectors, retriever._vectors_generation = saved_vectors
 

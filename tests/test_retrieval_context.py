@@ -11,7 +11,13 @@ import pytest
 
 from appliance.chunking import Chunk
 from appliance.config import Settings
-from appliance.context import ContextVectors, DocumentContext, is_heading, useful_title
+from appliance.context import (
+    ContextVectors,
+    DocumentContext,
+    is_column_header,
+    is_heading,
+    useful_title,
+)
 from appliance.ingest import default_labeler, ingest
 from appliance.loaders.base import Section
 from appliance.retrieve import Retriever, expand_query, fts_query
@@ -46,6 +52,9 @@ def test_heading_shapes() -> None:
     assert not is_heading("Inventories (509) (387) 57")
     assert not is_heading("Net sales increased by four percent in the year.")
     assert not is_heading("changes in assets and liabilities")
+    assert is_column_header("(Millions) 2018 2017 2016")
+    assert is_column_header("Year ended December 31, 2022 2021")
+    assert not is_column_header("Inventories 2018 (509) (1,387)")
 
 
 def test_document_line_and_headings() -> None:
@@ -72,7 +81,7 @@ def test_document_line_and_headings() -> None:
         contexts.append(chunks[0].context)
     assert contexts[0] == (
         doc + "\nTable of Contents › Consolidated Statement of Cash Flows › "
-        "Cash Flows from Investing Activities"
+        "Cash Flows from Investing Activities › (Millions) 2021 2020"
     )
     assert contexts[1] == doc + "\nTable of Contents › Legal Proceedings"
     # "Table of Contents" has now been on two pages: a running header, left out; a page
@@ -240,6 +249,8 @@ def test_query_expansion() -> None:
     assert expand_query("FY21 capex") == "FY21 capex 2021 capital expenditures purchases property"
     assert "2018" in (fts_query(expand_query("fiscal 2018 PP&E")) or "")
     assert '"plant"' in (fts_query(expand_query("net PPNE")) or "")
+    assert "current assets" in expand_query("Has the quick ratio improved?")
+    assert expand_query("When does the lease end?") == "When does the lease end?"
 
 
 def test_question_naming_a_document_prefers_it(
@@ -258,6 +269,7 @@ def test_question_naming_a_document_prefers_it(
             hits = retriever.search("What was Globex's revenue for the year?", 3, method=method)
             assert hits[0].file == "globex_2021.txt", method
         assert retriever.named_files("What was the revenue for 2021?") == set()
+        assert retriever.named_files("What was the revenue in FY21?") == set()  # "fy" is no name
         settings.retrieval.scope_weight = 0.0
         assert retriever.search("What was Globex's revenue?", 3)[0].file  # still answers
     finally:
