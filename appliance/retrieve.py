@@ -384,11 +384,10 @@ class Retriever:
         want = max(k * 4, 20) if rerank else k
         if cfg.page_scoring:
             order = order[: max(want * 8, 60)]
-            records = self.store.chunk_records(order)
-            order = page_order([c for c in order if c in records], fused, records)
+            where = self.store.chunk_pages(order)
+            order = page_order([c for c in order if c in where], fused, where)
         order = order[:want]
-        if not cfg.page_scoring:
-            records = self.store.chunk_records(order)
+        records = self.store.chunk_records(order)
         dense_info = {cid: (rank, s) for rank, (cid, s) in enumerate(dense, 1)}
         lex_info = {cid: (rank, s) for rank, (cid, s) in enumerate(lexical, 1)}
         hits = [
@@ -496,23 +495,24 @@ def _name_words(text: str) -> set[str]:
 def page_order(
     order: list[int],
     fused: dict[int, float],
-    records: dict[int, ChunkRecord],
+    where: dict[int, tuple[int, int | None]],
     decay: float | None = None,
 ) -> list[int]:
-    """Chunks by page: pages ranked by their best fused score plus ``decay`` times the second
-    and ``decay``² times the third, the best chunk of every page first, then the others in
-    fused order. Chunks without a page stand alone.
+    """Chunks by page (``where``: chunk id → file id, page): pages ranked by their best fused
+    score plus ``decay`` times the second and ``decay``² times the third, the best chunk of
+    every page first, then the others in fused order. Chunks without a page stand alone.
 
-    >>> recs = {i: ChunkRecord(i, "a.pdf", "/a.pdf", p, 0, 1, "", False, {}, 1)
-    ...         for i, p in ((1, 1), (2, 2), (3, 2), (4, 1))}
-    >>> page_order([1, 2, 3, 4], {1: 0.03, 2: 0.025, 3: 0.02, 4: 0.01}, recs, 0.5)
+    >>> where = {1: (1, 1), 2: (1, 2), 3: (1, 2), 4: (1, 1)}
+    >>> page_order([1, 2, 3, 4], {1: 0.03, 2: 0.025, 3: 0.02, 4: 0.01}, where, 0.5)
     [2, 1, 3, 4]
+    >>> page_order([1, 2, 3, 4], {1: 0.03, 2: 0.025, 3: 0.02, 4: 0.01}, where, 0.0)
+    [1, 2, 3, 4]
     """
     decay = PAGE_DECAY if decay is None else decay
     pages: dict[tuple[int, int], list[int]] = {}
     for cid in order:
-        rec = records[cid]
-        key = (rec.file_id, rec.page) if rec.page is not None else (rec.file_id, -cid)
+        file_id, page = where[cid]
+        key = (file_id, page) if page is not None else (file_id, -cid)
         pages.setdefault(key, []).append(cid)
 
     def score(cids: list[int]) -> float:

@@ -496,6 +496,19 @@ class Store:
             )
         return out
 
+    def chunk_pages(self, ids: Iterable[int]) -> dict[int, tuple[int, int | None]]:
+        """``{chunk id: (file id, page)}`` for those of ``ids`` in complete files."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.conn.execute(
+            f"SELECT c.id, c.file_id, c.page FROM chunks c JOIN files f ON f.id = c.file_id "
+            f"WHERE f.status = 'ok' AND c.id IN ({marks})",
+            ids,
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
     def chunk_records(self, ids: Iterable[int]) -> dict[int, ChunkRecord]:
         records = self._chunk_records(ids)
         ocr = self.ocr_confidence(records)
