@@ -297,3 +297,49 @@ def test_pages_rank_by_their_best_chunks(
         assert len(set(pages[:2])) == 2 or len(hits) < 2
     finally:
         retriever.close()
+
+
+# -- the dev-set benchmark's pieces ---------------------------------------------------------------
+def test_devset_bench_skips_without_the_dev_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_embedder: FakeEmbedder
+) -> None:
+    from bench import devset_bench
+
+    monkeypatch.setattr(devset_bench, "DEVSET", tmp_path / "absent")
+    result = devset_bench.run(tmp_path, fake_embedder)
+    assert not result.targets and "skipped" in result.notes[0]
+
+
+def test_devset_bench_cache_and_variants(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_embedder: FakeEmbedder
+) -> None:
+    from bench import devset_bench
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "acme.md").write_text("# Dividends\n\nThe board pays a dividend every quarter.\n")
+    (docs / "globex.md").write_text("# Parking\n\nVisitors park behind the north gate.\n")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "When does Acme pay a dividend?", "file": "acme.md"}\n')
+    monkeypatch.setenv("APPLIANCE_DEVSET_CACHE", str(tmp_path / "cache"))
+    cached = devset_bench.CachedEmbedder(fake_embedder, tmp_path / "vectors.npz")
+    built = devset_bench.build(docs, tmp_path / "index", cached)
+    assert built.fresh and built.encoded > 0 and (tmp_path / "vectors.npz").exists()
+    again = devset_bench.CachedEmbedder(fake_embedder, tmp_path / "vectors.npz")
+    calls = fake_embedder.calls
+    with Store.open(tmp_path / "index") as store:
+        stored = [text for (text,) in store.conn.execute("SELECT text FROM chunks")]
+    again.encode(stored)
+    assert fake_embedder.calls == calls  # read from the cache
+    assert not devset_bench.build(docs, tmp_path / "index", again).fresh
+    from appliance.config import load_settings
+
+    retriever = Retriever(load_settings(index_dir=tmp_path / "index"), embedder=again)
+    try:
+        for ablation in devset_bench.ABLATIONS.values():
+            with devset_bench.variant(retriever, again, ablation):
+                result = devset_bench.score(questions, retriever)
+            assert result["hybrid"]["hit@1"] == 1.0
+        assert retriever.settings.retrieval.lexical_candidates == 20  # restored
+    finally:
+        retriever.close()
