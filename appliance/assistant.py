@@ -102,6 +102,9 @@ class Answer:
         finally:
             if self._stop.is_set():
                 self.cancelled = True
+                close = getattr(self._pieces, "close", None)
+                if close is not None:  # let the backend drop its connection or model lock now
+                    close()
             self._finish()
 
     def _finish(self) -> None:

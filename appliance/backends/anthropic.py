@@ -113,6 +113,7 @@ class AnthropicBackend(Backend):
         stop: threading.Event | None = None,
     ) -> Iterator[str]:
         if stop is not None and stop.is_set():
+            self.attempts = []  # this turn sent nothing: never report the previous turn's
             return  # nothing is sent for a turn cancelled before it started
         payload: dict[str, Any] = {
             "model": self.options.model,
