@@ -339,6 +339,7 @@ def test_the_guard_opens_exactly_the_trusted_server_in_every_mode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    egress.revoke_all()  # allowances left by earlier tests in this process
     assistant = _assistant(tmp_path, "http://10.255.255.1:8000/v1", ["10.255.255.1:8000"])
     assert egress.allowances() == ["10.255.255.1:8000"]  # offline too: inside the boundary
     assert not egress.is_allowed("10.255.255.1", 8001)

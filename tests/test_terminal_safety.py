@@ -226,7 +226,7 @@ async def test_chat_shows_answer_sources_and_passage_without_escapes(tmp_path: P
 
         pane = app.query_one(SourcesPane)
         options = pane.query_one(OptionList)
-        assert options.option_count == 1
+        assert options.option_count >= 1  # the citation, then evidence quotes
         prompt = str(options.get_option_at_index(0).prompt)
         assert_safe(prompt)
         assert "lease\\u202etxt." in prompt and "the rent is due monthly" in prompt
