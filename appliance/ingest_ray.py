@@ -28,7 +28,8 @@ documents at the same path.
 Failures: a task whose worker dies is retried by Ray (twice), then its files are retried one
 per task, then reported as failed with a reason; an embedder actor that dies is restarted and
 its call retried; if the cluster itself is lost, the run ends with an error (the embedder
-is gone) or with the files not yet done reported as failed, and everything committed stays. Addresses: ``host:port`` of the head node, ``auto`` (the
+is gone) or with the files not yet done reported as failed, and everything committed stays.
+Addresses: ``host:port`` of the head node, ``auto`` (the
 cluster this machine has joined with ``ray start``) or ``local`` (a private one-machine cluster
 for this run, bound to loopback). A cluster on another machine is inside the trust boundary by
 the user's choice; the egress guard is opened for its head's address only.

@@ -15,7 +15,8 @@ segment at a time, in the spirit of ``.gitignore``:
 
 Matching ignores case, so ``HR/**`` also catches ``hr/``, and paths are folded like text before
 detection (full-width letters, Cyrillic look-alikes, invisible characters): for a privacy rule a
-match too many is the safe mistake. Negated patterns (``!keep.txt``) are not supported; they are rejected.
+match too many is the safe mistake. Negated patterns (``!keep.txt``) are not supported;
+they are rejected.
 """
 
 from __future__ import annotations
