@@ -3,9 +3,10 @@ cited answer and the route it took.
 
 ``Assistant(settings).ask(question, history=...)`` retrieves passages, decides the route
 (``appliance.router``), builds a prompt that fits the model's context, and returns an
-``Answer`` that streams text when iterated, can be cancelled from another thread, and knows
-its citations and timings once done. Models are loaded once per process and reused. Every
-answer appends one line to the audit log. No presentation here: the CLI and TUI only render.
+``Answer`` (``appliance.answers``) that streams text when iterated, can be cancelled from
+another thread, and knows its citations and timings once done. Models are loaded once per
+process and reused. Every answer appends one line to the audit log. No presentation here:
+the CLI and TUI only render.
 """
 
 from __future__ import annotations
@@ -17,173 +18,19 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.answers import Answer, Citation
 from appliance.audit import AuditLog
 from appliance.backends.base import Backend, Message
-from appliance.claims import Claim, check_claims
 from appliance.config import Settings
 from appliance.errors import ConfigError, PrivacyBlocked
-from appliance.evidence import Evidence, select_evidence
-from appliance.prompting import NOT_FOUND, Turn, build_messages, cited_numbers, standalone_query
+from appliance.prompting import NOT_FOUND, Turn, build_messages, standalone_query
 from appliance.retrieve import Hit, Retriever
 from appliance.router import Decision, Router, request_strings, require_key
 
-__all__ = ["Answer", "Assistant", "Citation", "Turn"]
+__all__ = ["Assistant", "Citation"]  # Citation: tui/passages.py still imports it from here
 log = logging.getLogger("appliance.assistant")
-
-
-@dataclass(frozen=True)
-class Citation:
-    n: int
-    file: str
-    page: int | None
-    start: int
-    end: int
-    score: float
-    text: str
-    path: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "file": self.file,
-            "page": self.page,
-            "start": self.start,
-            "end": self.end,
-            "score": round(self.score, 6),
-            "text": self.text,
-        }
-
-    @property
-    def where(self) -> str:
-        return f"{self.file} p.{self.page}" if self.page is not None else self.file
-
-
-@dataclass
-class Answer:
-    """A streamed answer. Iterate it for text pieces; afterwards ``text`` holds it all."""
-
-    question: str
-    query: str
-    route: str
-    reasons: list[str]
-    model: str
-    passages: list[Hit]
-    timings: dict[str, float] = field(default_factory=dict)
-    messages: list[Message] = field(default_factory=list)
-    """The prompt as sent to the backend (after redaction, if any)."""
-    sensitive: bool = False
-    """The turn was judged sensitive (whatever the mode): it and what follows stay local."""
-    text: str = ""
-    done: bool = False
-    cancelled: bool = False
-    _pieces: Iterator[str] | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _on_done: Callable[[Answer], None] | None = None
-    _t0: float = 0.0
-    _checked: dict[str, Any] = field(default_factory=dict)
-
-    def __iter__(self) -> Iterator[str]:
-        if self._pieces is None or self.done:
-            if not self.done:
-                self._finish()
-            return
-        try:
-            for piece in self._pieces:
-                if not self.text and "first_token_ms" not in self.timings:
-                    self.timings["first_token_ms"] = (time.perf_counter() - self._t0) * 1000
-                self.text += piece
-                yield piece
-                if self._stop.is_set():
-                    self.cancelled = True
-                    break
-        finally:
-            if self._stop.is_set():
-                self.cancelled = True
-                close = getattr(self._pieces, "close", None)
-                if close is not None:  # let the backend drop its connection or model lock now
-                    close()
-            self._finish()
-
-    def _finish(self) -> None:
-        if self.done:
-            return
-        self.done = True
-        self.timings["total_ms"] = (time.perf_counter() - self._t0) * 1000
-        if self._on_done is not None:
-            self._on_done(self)
-
-    def read(self) -> str:
-        """Consume the whole stream; returns the text."""
-        for _ in self:
-            pass
-        return self.text
-
-    def turn(self) -> Turn:
-        """This exchange as history for the next question, with the route it took."""
-        return Turn(self.question, self.text, self.route, self.sensitive)
-
-    def cancel(self) -> None:
-        """Stop generating (safe from another thread); the text so far is kept."""
-        self._stop.set()
-
-    @property
-    def cited(self) -> list[int]:
-        return cited_numbers(self.text, len(self.passages))
-
-    @property
-    def citations(self) -> list[Citation]:
-        """The passages the answer cites, in order; all passages given if it cites none."""
-        numbers = self.cited or list(range(1, len(self.passages) + 1))
-        return [_citation(n, self.passages[n - 1]) for n in numbers]
-
-    @property
-    def sources(self) -> list[Citation]:
-        """Every passage given to the model, numbered as in the prompt."""
-        return [_citation(i, h) for i, h in enumerate(self.passages, 1)]
-
-    @property
-    def evidence(self) -> list[Evidence]:
-        """The passage sentences that best answer the question, best first (computed once, on
-        first use; shown locally only, never put in a prompt)."""
-        if "evidence" not in self._checked:
-            t = time.perf_counter()
-            self._checked["evidence"] = select_evidence(self.query, self.passages)
-            self.timings["evidence_ms"] = (time.perf_counter() - t) * 1000
-        return list(self._checked["evidence"])
-
-    @property
-    def claims(self) -> list[Claim]:
-        """Each sentence of the answer, checked against the passages it cites (once done)."""
-        if "claims" not in self._checked:
-            t = time.perf_counter()
-            texts, files = [h.text for h in self.passages], [h.file for h in self.passages]
-            claims = check_claims(self.text, texts, self.query, files)
-            if not self.done:
-                return claims  # the text is still growing: do not keep this
-            self._checked["claims"] = claims
-            self.timings["claims_ms"] = (time.perf_counter() - t) * 1000
-        return list(self._checked["claims"])
-
-    def to_json(self) -> dict[str, Any]:
-        evidence, claims = self.evidence, self.claims
-        return {
-            "answer": self.text,
-            "evidence": [e.to_json() for e in evidence],
-            "claims": [c.to_json() for c in claims],
-            "citations": [c.to_json() for c in self.citations],
-            "model": self.model,
-            "route": self.route,
-            "reasons": self.reasons,
-            "query": self.query,
-            "timings": {k: round(v, 1) for k, v in self.timings.items()},
-        }
-
-
-def _citation(n: int, hit: Hit) -> Citation:
-    return Citation(n, hit.file, hit.page, hit.start, hit.end, hit.score, hit.text, hit.path)
 
 
 class Assistant:
@@ -353,11 +200,19 @@ class Assistant:
         decision = self.router.decide(question, relevant, history, mode=self.mode)
         timings = {"retrieve_ms": (t_retrieved - t0) * 1000}
         if not relevant:
-            answer = Answer(question, query, "local", [*decision.reasons, "no relevant passages"],
-                            "none", [], timings, sensitive=decision.sensitive, _t0=t0)  # fmt: skip
-            answer._pieces = iter([NOT_FOUND])
-            answer._on_done = lambda a: self._audit(a, decision, None)
-            return answer
+            return Answer(
+                question,
+                query,
+                "local",
+                [*decision.reasons, "no relevant passages"],
+                "none",
+                [],
+                pieces=iter([NOT_FOUND]),
+                on_done=lambda a: self._audit(a, decision, None),
+                started=t0,
+                timings=timings,
+                sensitive=decision.sensitive,
+            )
 
         backend = self.cloud_backend() if decision.route == "cloud" else self.local_backend(model)
         messages, used, mapping = self._prompt(backend, decision, question, relevant, history)
@@ -375,17 +230,28 @@ class Assistant:
             else:
                 _set_gate(backend, functools.partial(self._wire_gate, question, decision))
         timings["prompt_ms"] = (time.perf_counter() - t_retrieved) * 1000
-        answer = Answer(question, query, decision.route, decision.reasons, backend.name, used,
-                        timings, messages, sensitive=decision.sensitive, _t0=t0)  # fmt: skip
+        stop = threading.Event()
         pieces = backend.stream(
             messages,
             max_tokens=self.settings.llm.max_tokens,
             temperature=self.settings.llm.temperature,
-            stop=answer._stop,
+            stop=stop,
         )
-        answer._pieces = _restoring(pieces, mapping) if mapping else pieces
-        answer._on_done = lambda a: self._audit(a, decision, backend)
-        return answer
+        return Answer(
+            question,
+            query,
+            decision.route,
+            decision.reasons,
+            backend.name,
+            used,
+            pieces=_restoring(pieces, mapping) if mapping else pieces,
+            stop=stop,
+            on_done=lambda a: self._audit(a, decision, backend),
+            started=t0,
+            timings=timings,
+            messages=messages,
+            sensitive=decision.sensitive,
+        )
 
     def _prompt(
         self,

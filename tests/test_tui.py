@@ -18,7 +18,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Markdown, OptionList, Static
 
-from appliance.assistant import Assistant, Citation
+from appliance.answers import Citation
+from appliance.assistant import Assistant
 from appliance.backends.base import Message
 from appliance.backends.fake import FakeBackend, FakeRemoteBackend
 from appliance.config import Settings, load_settings

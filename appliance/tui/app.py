@@ -33,7 +33,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState
 
-from appliance.assistant import Answer, Assistant
+from appliance.answers import Answer
+from appliance.assistant import Assistant
 from appliance.config import Settings
 from appliance.conversations import Conversation, Conversations
 from appliance.errors import ApplianceError

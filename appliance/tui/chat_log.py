@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widgets import Label, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from appliance.assistant import Answer, Citation
+from appliance.answers import Answer, Citation
 from appliance.evidence import Evidence
 from appliance.prompting import Turn
 from appliance.safetext import StreamCleaner, clean

@@ -22,7 +22,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from appliance.assistant import Citation
+from appliance.answers import Citation
 from appliance.safetext import clean, name
 from appliance.tui.passages import Passage
 
