@@ -5,14 +5,14 @@ cited answer and the route it took.
 (``appliance.router``), builds a prompt that fits the model's context, and returns an
 ``Answer`` (``appliance.answers``) that streams text when iterated, can be cancelled from
 another thread, and knows its citations and timings once done. Models are loaded once per
-process and reused. Every answer appends one line to the audit log. No presentation here:
-the CLI and TUI only render.
+process and reused. Every answer appends one line to the audit log (``appliance.audit`` builds
+it). No presentation here: the CLI and TUI only
+render.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import threading
@@ -228,7 +228,7 @@ class Assistant:
                 messages, used, mapping = self._prompt(backend, decision, question, relevant,
                                                        history)  # fmt: skip
             else:
-                _set_gate(backend, functools.partial(self._wire_gate, question, decision))
+                _set_gate(backend, functools.partial(self._wire_gate, question, decision, backend))
         timings["prompt_ms"] = (time.perf_counter() - t_retrieved) * 1000
         stop = threading.Event()
         pieces = backend.stream(
@@ -276,7 +276,7 @@ class Assistant:
             messages, mapping = self._redact(messages)
         return messages, used, mapping
 
-    def _wire_gate(self, question: str, decision: Decision, body: bytes) -> None:
+    def _wire_gate(self, question: str, decision: Decision, backend: Backend, body: bytes) -> None:
         """Called by the cloud backend with each request body just before it is sent: the
         last privacy check of the exact bytes, then an audit line for the attempt, written
         before a byte leaves (so a retry, a lost response or a crash mid-answer is on record)."""
@@ -288,19 +288,8 @@ class Assistant:
                 hint="nothing was sent; ask again in offline mode",
             )
         if self.audit is not None:
-            self.audit.append(
-                {
-                    "event": "send",
-                    "mode": self.mode,
-                    "decision": "cloud",
-                    "reasons": decision.reasons,
-                    "backend": "cloud",
-                    "model": getattr(self._cloud, "name", self.settings.privacy.claude_model),
-                    **_server_field(self._cloud),
-                    "sent": {"sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)},
-                    "via_proxy": self.cloud_proxy(),
-                    "question_hmac": self.audit.question_hmac(question),
-                }
+            self.audit.record_send(
+                question, decision, backend, body, mode=self.mode, via_proxy=self.cloud_proxy()
             )
 
     def _redact(self, messages: list[Message]) -> tuple[list[Message], dict[str, str]]:
@@ -321,51 +310,14 @@ class Assistant:
     def _audit(self, answer: Answer, decision: Decision, backend: Backend | None) -> None:
         if self.audit is None:
             return
-        sent = None
-        if backend is not None and not backend.is_local:
-            # Every request body handed to the network (retries included, recorded before it
-            # was sent), so a retried request or one whose answer never came is still counted.
-            answered: bytes = getattr(backend, "last_request_bytes", b"") or b""
-            attempts: list[bytes] = list(getattr(backend, "attempts", None) or [])
-            if not attempts and answered:
-                attempts = [answered]
-            body = answered or (attempts[-1] if attempts else b"")
-            sent = {
-                "sha256": hashlib.sha256(body).hexdigest(),
-                "bytes": len(body),
-                "attempts": len(attempts),
-                "total_bytes": sum(len(a) for a in attempts),
-                "per_attempt": [
-                    {"bytes": len(a), "sha256": hashlib.sha256(a).hexdigest()} for a in attempts
-                ],
-                "answered": bool(answered),
-                "via_proxy": self.cloud_proxy(),
-            }
-        self.audit.append(
-            {
-                "event": "answer",
-                "mode": self.mode,
-                "decision": answer.route,
-                "sensitive": decision.sensitive,
-                "reasons": decision.reasons,
-                "detectors": decision.counts,
-                "backend": "none"
-                if backend is None
-                else ("local" if backend.is_local else "cloud"),
-                "model": answer.model,
-                **_server_field(backend),
-                "sent": sent,
-                "question_hmac": self.audit.question_hmac(answer.question),
-                "passages": len(answer.passages),
-                "cancelled": answer.cancelled,
-            }
+        remote = backend is not None and not backend.is_local
+        self.audit.record_answer(
+            answer,
+            decision,
+            backend,
+            mode=self.mode,
+            via_proxy=self.cloud_proxy() if remote else None,
         )
-
-
-def _server_field(backend: Backend | None) -> dict[str, str]:
-    """``{"server": "gpu-box.lan:8000 (trusted)"}`` for a model server; nothing otherwise."""
-    server = getattr(backend, "server", None)
-    return {"server": server} if isinstance(server, str) else {}
 
 
 def _set_gate(backend: Backend, gate: Callable[[bytes], None]) -> None:

@@ -1,8 +1,10 @@
 """The audit log: one authenticated, chained JSON line per question, in ``index/audit.jsonl``.
 
-Each record says when, in which mode, what was decided and why (detector and rule names with
-counts, never the values), which backend and model answered, and the size and sha256 of exactly
-what was sent off the machine, per attempt (nothing for local answers). The question itself is
+Each record (built here from an answer and its routing decision: ``record_answer``, and
+``record_send`` for each request body about to leave) says when, in which mode, what was
+decided and why (detector and rule names with counts, never the values), which backend and
+model answered, and the size and sha256 of exactly what was sent off the machine, per attempt
+(nothing for local answers). The question itself is
 never written, only a keyed hash of it (``question_hmac``), so a short question (a PIN, an SSN)
 cannot be recovered from the log by trying every value.
 
@@ -45,10 +47,15 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.crashpoints import crash_point
 from appliance.errors import ApplianceError
+
+if TYPE_CHECKING:
+    from appliance.answers import Answer
+    from appliance.backends.base import Backend
+    from appliance.router import Decision
 
 LOG_NAME = "audit.jsonl"
 HEAD_NAME = "audit.head"
@@ -289,6 +296,65 @@ class AuditLog:
         assert key is not None
         return hmac.new(key, b"question\n" + question.encode(), hashlib.sha256).hexdigest()
 
+    # -- the records ---------------------------------------------------------------------------
+    def record_send(
+        self,
+        question: str,
+        decision: Decision,
+        backend: Backend,
+        body: bytes,
+        *,
+        mode: str,
+        via_proxy: str | None,
+    ) -> dict[str, Any]:
+        """Record one request body about to be sent to a remote backend (written before a byte
+        leaves, so a retry, a lost response or a crash mid-answer is on record)."""
+        return self.append(
+            {
+                "event": "send",
+                "mode": mode,
+                "decision": "cloud",
+                "reasons": decision.reasons,
+                "backend": "cloud",
+                "model": backend.name,
+                **_server_field(backend),
+                "sent": {"sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)},
+                "via_proxy": via_proxy,
+                "question_hmac": self.question_hmac(question),
+            }
+        )
+
+    def record_answer(
+        self,
+        answer: Answer,
+        decision: Decision,
+        backend: Backend | None,
+        *,
+        mode: str,
+        via_proxy: str | None,
+    ) -> dict[str, Any]:
+        """Record a finished (or cancelled) answer: the route and why, who answered, and for a
+        remote backend every request body handed to the network (``backend`` None: nothing
+        was asked of a model)."""
+        remote = backend is not None and not backend.is_local
+        return self.append(
+            {
+                "event": "answer",
+                "mode": mode,
+                "decision": answer.route,
+                "sensitive": decision.sensitive,
+                "reasons": decision.reasons,
+                "detectors": decision.counts,
+                "backend": "none" if backend is None else ("cloud" if remote else "local"),
+                "model": answer.model,
+                **_server_field(backend),
+                "sent": _sent(backend, via_proxy) if remote else None,
+                "question_hmac": self.question_hmac(answer.question),
+                "passages": len(answer.passages),
+                "cancelled": answer.cancelled,
+            }
+        )
+
     def _read_anchor(self, path: Path, kind: str, key: bytes) -> tuple[Anchor | None, str | None]:
         """(anchor, None), (None, None) when the file is missing, or (None, what is wrong)."""
         try:
@@ -466,6 +532,34 @@ class AuditLog:
             "deleted, or the log was written by another account or machine)",
             "key",
         )
+
+
+def _server_field(backend: Backend | None) -> dict[str, str]:
+    """``{"server": "gpu-box.lan:8000 (trusted)"}`` for a model server; nothing otherwise."""
+    server = getattr(backend, "server", None)
+    return {"server": server} if isinstance(server, str) else {}
+
+
+def _sent(backend: Backend | None, via_proxy: str | None) -> dict[str, Any]:
+    """What a remote backend sent for an answer: every request body handed to the network
+    (retries included, recorded before it was sent), so a retried request or one whose answer
+    never came is still counted."""
+    answered: bytes = getattr(backend, "last_request_bytes", b"") or b""
+    attempts: list[bytes] = list(getattr(backend, "attempts", None) or [])
+    if not attempts and answered:
+        attempts = [answered]
+    body = answered or (attempts[-1] if attempts else b"")
+    return {
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "bytes": len(body),
+        "attempts": len(attempts),
+        "total_bytes": sum(len(a) for a in attempts),
+        "per_attempt": [
+            {"bytes": len(a), "sha256": hashlib.sha256(a).hexdigest()} for a in attempts
+        ],
+        "answered": bool(answered),
+        "via_proxy": via_proxy,
+    }
 
 
 def _read_all(fd: int) -> bytes:

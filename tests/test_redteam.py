@@ -519,7 +519,7 @@ def test_the_wire_gate_refuses_to_send_sensitive_bytes(
     assistant = _assistant(_settings(tmp_path, server), docs)
     backend = AnthropicBackend(base_url=server.url, api_key=server.api_key, max_retries=0)
     decision = Decision("cloud", False, ["hybrid mode"])
-    backend.gate = lambda body: assistant._wire_gate("a question", decision, body)
+    backend.gate = lambda body: assistant._wire_gate("a question", decision, backend, body)
     with pytest.raises(PrivacyBlocked):
         backend.complete(
             [Message("user", "card 4111\u00a01111\u00a01111\u00a01111")],
