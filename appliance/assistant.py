@@ -6,8 +6,8 @@ cited answer and the route it took.
 ``Answer`` (``appliance.answers``) that streams text when iterated, can be cancelled from
 another thread, and knows its citations and timings once done. Models are loaded once per
 process and reused. Every answer appends one line to the audit log (``appliance.audit`` builds
-it). No presentation here: the CLI and TUI only
-render.
+it). Redaction and restoring are ``appliance.privacy.redaction``'s. No presentation here: the
+CLI and TUI only render.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from appliance.answers import Answer, Citation
@@ -25,6 +25,7 @@ from appliance.audit import AuditLog
 from appliance.backends.base import Backend, Message
 from appliance.config import Settings
 from appliance.errors import ConfigError, PrivacyBlocked
+from appliance.privacy.redaction import redact_messages, restoring
 from appliance.prompting import NOT_FOUND, Turn, build_messages, standalone_query
 from appliance.retrieve import Hit, Retriever
 from appliance.router import Decision, Router, request_strings, require_key
@@ -244,7 +245,7 @@ class Assistant:
             decision.reasons,
             backend.name,
             used,
-            pieces=_restoring(pieces, mapping) if mapping else pieces,
+            pieces=restoring(pieces, mapping) if mapping else pieces,
             stop=stop,
             on_done=lambda a: self._audit(a, decision, backend),
             started=t0,
@@ -273,7 +274,7 @@ class Assistant:
         )
         mapping: dict[str, str] = {}
         if decision.redact and not backend.is_local:
-            messages, mapping = self._redact(messages)
+            messages, mapping = redact_messages(messages, self.router.detector)
         return messages, used, mapping
 
     def _wire_gate(self, question: str, decision: Decision, backend: Backend, body: bytes) -> None:
@@ -291,21 +292,6 @@ class Assistant:
             self.audit.record_send(
                 question, decision, backend, body, mode=self.mode, via_proxy=self.cloud_proxy()
             )
-
-    def _redact(self, messages: list[Message]) -> tuple[list[Message], dict[str, str]]:
-        from appliance.privacy import redact
-
-        mapping: dict[str, str] = {}
-        out: list[Message] = []
-        for m in messages:
-            text, more = redact(m.content, self.router.detector.scan(m.content))
-            # placeholders are numbered per call: make them unique across messages
-            for ph, value in more.items():
-                if ph in mapping and mapping[ph] != value:
-                    raise ConfigError("redaction placeholders collided; answering locally")
-                mapping[ph] = value
-            out.append(Message(m.role, text))
-        return out, mapping
 
     def _audit(self, answer: Answer, decision: Decision, backend: Backend | None) -> None:
         if self.audit is None:
@@ -331,21 +317,3 @@ def _relevant(hit: Hit, min_score: float) -> bool:
     if hit.dense is not None and hit.dense >= min_score:
         return True
     return hit.lexical_rank is not None and hit.dense is not None and hit.dense >= min_score / 2
-
-
-def _restoring(pieces: Iterator[str], mapping: dict[str, str]) -> Iterator[str]:
-    """Swap placeholders back as the answer streams (holding back a possibly split one)."""
-    from appliance.privacy import restore
-
-    buf = ""
-    for piece in pieces:
-        buf += piece
-        cut = buf.rfind("[")
-        if cut != -1 and "]" not in buf[cut:]:
-            ready, buf = buf[:cut], buf[cut:]
-        else:
-            ready, buf = buf, ""
-        if ready:
-            yield restore(ready, mapping)
-    if buf:
-        yield restore(buf, mapping)

@@ -236,9 +236,9 @@ def test_eval_file_errors_name_the_line(tmp_path: Path, line: str) -> None:
 
 
 def test_placeholders_split_across_stream_pieces_are_restored() -> None:
-    from appliance.assistant import _restoring
+    from appliance.privacy.redaction import restoring
 
     pieces = ["Write to [EMA", "IL_1] or ", "[PHONE", "_1]", " today [", "1]."]
     mapping = {"[EMAIL_1]": "ana@corp.example", "[PHONE_1]": "+44 20 7946 0321"}
-    out = "".join(_restoring(iter(pieces), mapping))
+    out = "".join(restoring(iter(pieces), mapping))
     assert out == "Write to ana@corp.example or +44 20 7946 0321 today [1]."
