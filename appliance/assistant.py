@@ -6,15 +6,14 @@ cited answer and the route it took.
 ``Answer`` (``appliance.answers``) that streams text when iterated, can be cancelled from
 another thread, and knows its citations and timings once done. Models are loaded once per
 process and reused. Every answer appends one line to the audit log (``appliance.audit`` builds
-it). Redaction and restoring are ``appliance.privacy.redaction``'s. No presentation here: the
-CLI and TUI only render.
+it). Redaction and restoring are ``appliance.privacy.redaction``'s; the Anthropic key and
+endpoint are the Anthropic backend's. No presentation here: the CLI and TUI only render.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,12 +22,13 @@ from typing import Any
 from appliance.answers import Answer, Citation
 from appliance.audit import AuditLog
 from appliance.backends.base import Backend, Message
+from appliance.backends.sending import GatedSender
 from appliance.config import Settings
 from appliance.errors import ConfigError, PrivacyBlocked
 from appliance.privacy.redaction import redact_messages, restoring
 from appliance.prompting import NOT_FOUND, Turn, build_messages, standalone_query
 from appliance.retrieve import Hit, Retriever
-from appliance.router import Decision, Router, request_strings, require_key
+from appliance.router import Decision, Router, request_strings
 
 __all__ = ["Assistant", "Citation"]  # Citation: tui/passages.py still imports it from here
 log = logging.getLogger("appliance.assistant")
@@ -74,6 +74,8 @@ class Assistant:
 
                 allow_server(self.cloud_base_url(), trusted=False)
             else:
+                from appliance.backends.anthropic import require_key
+
                 require_key()
                 # Refuses a clear-text remote endpoint; opens the endpoint (and its proxy).
                 egress.allow_endpoint(self.cloud_base_url())
@@ -102,9 +104,9 @@ class Assistant:
         """Why hybrid mode cannot be switched on now (None when it can)."""
         if self._server_trust() is False:
             return None  # the cloud side is the configured model server: no Anthropic key
-        if not os.environ.get("ANTHROPIC_API_KEY"):
-            return "hybrid mode needs ANTHROPIC_API_KEY in the environment"
-        return None
+        from appliance.backends.anthropic import key_missing
+
+        return key_missing()
 
     @property
     def embedder(self) -> Any:
@@ -117,15 +119,12 @@ class Assistant:
         return self._embedder
 
     def cloud_base_url(self) -> str:
-        from appliance.backends.anthropic import DEFAULT_BASE_URL
+        """Where cloud requests go: the untrusted model server, else Claude's endpoint."""
+        from appliance.backends.anthropic import endpoint
 
         if self._server_trust() is False and self.settings.llm.base_url:
             return self.settings.llm.base_url
-        return (
-            self.settings.privacy.anthropic_base_url
-            or os.environ.get("ANTHROPIC_BASE_URL")
-            or DEFAULT_BASE_URL
-        )
+        return endpoint(self.settings.privacy.anthropic_base_url)
 
     @property
     def retriever(self) -> Retriever:
@@ -308,7 +307,7 @@ class Assistant:
 
 def _set_gate(backend: Backend, gate: Callable[[bytes], None]) -> None:
     """Give a cloud backend the last check of its request bytes, where it supports one."""
-    if hasattr(backend, "gate"):
+    if isinstance(backend, GatedSender):
         backend.gate = gate
 
 

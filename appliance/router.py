@@ -27,14 +27,12 @@ when it finds anything.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from appliance.config import PrivacySettings
-from appliance.errors import ConfigError
 from appliance.privacy import Classifier, Detector, Verdict, combine
 from appliance.prompting import Turn
 from appliance.retrieve import Hit
@@ -56,14 +54,6 @@ class Decision:
     reasons: list[str]
     counts: dict[str, int] = field(default_factory=dict)
     redact: bool = False
-
-
-def require_key() -> None:
-    if not os.environ.get("ANTHROPIC_API_KEY"):
-        raise ConfigError(
-            "hybrid mode needs ANTHROPIC_API_KEY in the environment",
-            hint="export ANTHROPIC_API_KEY=… or stay in offline mode (the default)",
-        )
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Backends (one contract over Fake, Llama with the bundled model, Anthropic against a loopback
-fake), GGUF header reading, and the egress guard."""
+"""Backends (one contract over Fake, Llama with the bundled model, Anthropic and an untrusted
+OpenAI-compatible server against loopback fakes), GGUF header reading, and the egress guard."""
 
 from __future__ import annotations
 
@@ -34,10 +34,12 @@ from appliance.backends.llama import (
     bare_prefill_seconds,
     llama_build_info,
 )
-from appliance.errors import EgressBlocked, ModelError
+from appliance.backends.openai import OpenAIBackend
+from appliance.errors import EgressBlocked, ModelError, PrivacyBlocked
 from tests.fake_anthropic import FakeAnthropicServer, fake_anthropic
+from tests.fake_openai import Scripted, chunk, scripted, sse
 
-__all__ = ["fake_anthropic"]  # a fixture, used by name below
+__all__ = ["fake_anthropic", "scripted"]  # fixtures, used by name below
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -67,6 +69,15 @@ def claude(fake_anthropic: FakeAnthropicServer) -> AnthropicBackend:
 
 
 @pytest.fixture
+def served(scripted: tuple[Scripted, str]) -> OpenAIBackend:
+    """A model server outside the trust boundary (a remote backend), on loopback."""
+    script, url = scripted
+    words = ["Paris ", "is ", "the ", "capital ", "of ", "France."]
+    script.body = sse(*[chunk(w) for w in words], chunk(None, "stop"), "[DONE]")
+    return OpenAIBackend(base_url=url)
+
+
+@pytest.fixture
 def guard() -> Iterator[None]:
     egress.install()
     yield
@@ -76,12 +87,16 @@ def guard() -> Iterator[None]:
 # ---- one contract, every backend ---------------------------------------------------------
 
 
-@pytest.fixture(params=["fake", pytest.param("llama", marks=pytest.mark.slow), "anthropic"])
+@pytest.fixture(
+    params=["fake", pytest.param("llama", marks=pytest.mark.slow), "anthropic", "openai"]
+)
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "fake":
         return FakeBackend(default_reply="Paris is the capital of France.")
     if request.param == "llama":
         return request.getfixturevalue("llama")
+    if request.param == "openai":
+        return request.getfixturevalue("served")
     return request.getfixturevalue("claude")
 
 
@@ -108,7 +123,33 @@ def test_stop_set_before_start_yields_nothing(backend: Backend) -> None:
 def test_describes_itself(backend: Backend) -> None:
     assert backend.count_tokens("The capital of France is Paris.") > 0
     assert backend.context_length > 0 and backend.name
-    assert backend.is_local is (not isinstance(backend, AnthropicBackend))
+    assert backend.is_local is (not isinstance(backend, (AnthropicBackend, OpenAIBackend)))
+
+
+@pytest.fixture(params=["anthropic", "openai"])
+def sender(request: pytest.FixtureRequest) -> AnthropicBackend | OpenAIBackend:
+    """A backend whose requests leave the machine."""
+    return request.getfixturevalue("claude" if request.param == "anthropic" else "served")
+
+
+def test_remote_backends_gate_and_record_the_bytes_they_send(
+    sender: AnthropicBackend | OpenAIBackend,
+) -> None:
+    seen: list[bytes] = []
+
+    def gate(body: bytes) -> None:
+        seen.append(body)
+        if b"France" in body:
+            raise PrivacyBlocked("stopped a request: it holds something sensitive")
+
+    sender.gate = gate
+    with pytest.raises(PrivacyBlocked):
+        sender.complete(QUESTION, max_tokens=16, temperature=0.0)
+    assert len(seen) == 1 and sender.attempts == [] and sender.last_request_bytes == b""
+    assert sender.complete([Message("user", "Hello there")], max_tokens=16, temperature=0.0)
+    assert sender.attempts == [seen[-1]] == [sender.last_request_bytes]
+    assert b"Hello there" in sender.last_request_bytes
+    assert sender.last_request_sha256 == hashlib.sha256(seen[-1]).hexdigest()
 
 
 # ---- fake --------------------------------------------------------------------------------
@@ -251,7 +292,7 @@ def test_anthropic_key_and_url_from_environment(
     fake_anthropic: FakeAnthropicServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    with pytest.raises(ModelError, match="API key") as err:
+    with pytest.raises(ModelError, match="ANTHROPIC_API_KEY") as err:
         AnthropicBackend()
     assert "export ANTHROPIC_API_KEY" in str(err.value)
     monkeypatch.setenv("ANTHROPIC_API_KEY", fake_anthropic.api_key)

@@ -21,8 +21,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +45,9 @@ from appliance.ingest import ingest
 
 from .conftest import FakeEmbedder
 from .fake_anthropic import FakeAnthropicServer, fake_anthropic
+from .fake_openai import Scripted, chunk, scripted, sse
 
-__all__ = ["fake_anthropic"]  # a fixture, used by name below
+__all__ = ["fake_anthropic", "scripted"]  # fixtures, used by name below
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -410,64 +409,6 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 # ---- error shapes, against a scripted server ------------------------------------------------
 
 
-@dataclass
-class Scripted:
-    """What the scripted server answers to ``POST /v1/chat/completions``."""
-
-    status: int = 200
-    body: bytes = b""
-    content_type: str = "text/event-stream"
-    delay: float = 0.0
-    models: list[dict[str, Any]] = field(default_factory=lambda: [{"id": "m"}])
-    headers: list[dict[str, str]] = field(default_factory=list)
-    """Request headers seen (lower-case names), in order."""
-    posts: int = 0
-
-
-def _sse(*events: object) -> bytes:
-    return b"".join(
-        f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n".encode() for e in events
-    )
-
-
-def _chunk(text: str | None, finish: str | None = None) -> dict[str, Any]:
-    delta = {"content": text} if text is not None else {}
-    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
-
-
-@pytest.fixture
-def scripted() -> Iterator[tuple[Scripted, str]]:
-    script = Scripted()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _reply(self, status: int, content_type: str, body: bytes) -> None:
-            script.headers.append({k.lower(): v for k, v in self.headers.items()})
-            self.send_response(status)
-            self.send_header("content-type", content_type)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:
-            self._reply(200, "application/json", json.dumps({"data": script.models}).encode())
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            script.posts += 1
-            time.sleep(script.delay)
-            self._reply(script.status, script.content_type, script.body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield script, f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
-
-
 @pytest.mark.parametrize(
     ("status", "body", "message"),
     [
@@ -496,7 +437,7 @@ def test_http_errors_are_one_line(
 
 def test_an_error_event_mid_stream_is_reported(scripted: tuple[Scripted, str]) -> None:
     script, url = scripted
-    script.body = _sse(_chunk("Par"), {"error": {"message": "the engine died"}})
+    script.body = sse(chunk("Par"), {"error": {"message": "the engine died"}})
     pieces: list[str] = []
     with pytest.raises(ModelError, match="failed while answering: the engine died"):
         pieces.extend(OpenAIBackend(base_url=url).stream(QUESTION, max_tokens=8, temperature=0))
@@ -505,16 +446,16 @@ def test_an_error_event_mid_stream_is_reported(scripted: tuple[Scripted, str]) -
 
 def test_a_stream_that_stops_short_is_an_error(scripted: tuple[Scripted, str]) -> None:
     script, url = scripted
-    script.body = _sse(_chunk("Par"), _chunk("is"))  # no finish_reason, no [DONE]
+    script.body = sse(chunk("Par"), chunk("is"))  # no finish_reason, no [DONE]
     with pytest.raises(ModelError, match="without finishing"):
         OpenAIBackend(base_url=url).complete(QUESTION, max_tokens=8, temperature=0.0)
-    script.body = _sse(_chunk("Par"), _chunk("is", "stop"), "[DONE]")
+    script.body = sse(chunk("Par"), chunk("is", "stop"), "[DONE]")
     assert OpenAIBackend(base_url=url).complete(QUESTION, max_tokens=8, temperature=0) == "Paris"
 
 
 def test_a_silent_server_times_out(scripted: tuple[Scripted, str]) -> None:
     script, url = scripted
-    script.delay, script.body = 2.0, _sse(_chunk("late", "stop"), "[DONE]")
+    script.delay, script.body = 2.0, sse(chunk("late", "stop"), "[DONE]")
     with pytest.raises(ModelError, match=r"sent nothing for 0\.3s"):
         OpenAIBackend(base_url=url, timeout=0.3).complete(QUESTION, max_tokens=8, temperature=0)
 
@@ -533,7 +474,7 @@ def test_the_key_comes_from_its_own_variable_only(
     scripted: tuple[Scripted, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     script, url = scripted
-    script.body = _sse(_chunk("ok", "stop"), "[DONE]")
+    script.body = sse(chunk("ok", "stop"), "[DONE]")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-platform-key")  # never sent to this server
     monkeypatch.delenv(KEY_VARIABLE, raising=False)
     OpenAIBackend(base_url=url).complete(QUESTION, max_tokens=8, temperature=0.0)
@@ -586,7 +527,7 @@ def test_the_last_gate_keeps_a_misrouted_turn_off_an_untrusted_server(
     from appliance.router import Decision
 
     script, url = scripted
-    script.body = _sse(_chunk("ok", "stop"), "[DONE]")
+    script.body = sse(chunk("ok", "stop"), "[DONE]")
     settings = _settings(tmp_path, url, trusted=False, mode="hybrid")
     ingest([corpus], settings, embedder=FakeEmbedder())
     local = FakeBackend(["Answered on this machine."] * 3)

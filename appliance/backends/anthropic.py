@@ -5,7 +5,9 @@ constructor, so importing this module (or running offline) never loads it. The A
 from ``ANTHROPIC_API_KEY`` and is never stored; the endpoint from ``privacy.anthropic_base_url``,
 else ``ANTHROPIC_BASE_URL``, else Anthropic's API. The exact bytes of the last request body that
 reached the endpoint are kept in ``last_request_bytes`` (captured from the HTTP client, as
-sent) so the audit log can record their size and sha256. SDK failures become ``ModelError``; an
+sent) so the audit log can record their size and sha256 (``sending.GatedSender``, which also
+runs the last privacy gate on those bytes). ``require_key`` and ``endpoint`` are the one place
+the key and the endpoint are looked up. SDK failures become ``ModelError``; an
 ``EgressBlocked`` from the egress guard is re-raised as itself. ``temperature`` is accepted for
 the interface but not sent: the installed SDK (2.x) has no sampling parameters.
 
@@ -16,21 +18,51 @@ through the API (that would send the text), and opening the egress guard for the
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.backends.base import Backend, Message
-from appliance.errors import EgressBlocked, ModelError, PrivacyBlocked
+from appliance.backends.sending import GatedSender
+from appliance.errors import ConfigError, EgressBlocked, ModelError, PrivacyBlocked
 
 if TYPE_CHECKING:
     from appliance.config import PrivacySettings
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
+KEY_VARIABLE = "ANTHROPIC_API_KEY"
+URL_VARIABLE = "ANTHROPIC_BASE_URL"
+NO_KEY = f"hybrid mode needs {KEY_VARIABLE} in the environment"
+
+
+class MissingKey(ConfigError, ModelError):
+    """No Anthropic API key is set: a settings problem, and a backend that cannot be built."""
+
+
+def key_missing() -> str | None:
+    """Why Claude cannot be asked now (no API key in the environment); None when it can."""
+    return None if os.environ.get(KEY_VARIABLE) else NO_KEY
+
+
+def require_key() -> str:
+    """The API key from the environment; ``MissingKey`` saying how to set it when unset."""
+    key = os.environ.get(KEY_VARIABLE)
+    if not key:
+        raise MissingKey(
+            NO_KEY,
+            hint=f"export {KEY_VARIABLE}=sk-ant-… (read from the environment, never stored), "
+            "or stay in offline mode (the default)",
+        )
+    return key
+
+
+def endpoint(configured: str | None = None) -> str:
+    """The API root: ``privacy.anthropic_base_url``, else ``$ANTHROPIC_BASE_URL``, else
+    Anthropic's."""
+    return configured or os.environ.get(URL_VARIABLE) or DEFAULT_BASE_URL
 
 
 class AnthropicOptions(BaseModel):
@@ -46,7 +78,7 @@ class AnthropicOptions(BaseModel):
     context_length: int = Field(default=200_000, ge=1)
 
 
-class AnthropicBackend(Backend):
+class AnthropicBackend(GatedSender, Backend):
     """Chat with Claude; nothing local about it."""
 
     is_local: ClassVar[bool] = False
@@ -56,32 +88,17 @@ class AnthropicBackend(Backend):
         self, options: AnthropicOptions | None = None, *, api_key: str | None = None, **kwargs: Any
     ) -> None:
         self.options = options or AnthropicOptions(**kwargs)
-        key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-        if not key:
-            raise ModelError(
-                "hybrid mode needs an Anthropic API key and none is set",
-                hint="export ANTHROPIC_API_KEY=sk-ant-… (read from the environment, never stored)",
-            )
+        key = api_key or require_key()
         import anthropic  # only here: offline runs never load the SDK
 
         self._sdk = anthropic
         self.name = self.options.model
         self.context_length = self.options.context_length
-        self.base_url = (
-            self.options.base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
-        )
+        self.base_url = endpoint(self.options.base_url)
         from appliance.egress import check_endpoint
 
         check_endpoint(self.base_url)  # no API key or text in clear text to another machine
-        self.last_request_bytes = b""
-        """The JSON body of the last request, exactly as sent; set once the endpoint answers
-        (empty when the request never got through)."""
-        self.attempts: list[bytes] = []
-        """Every request body of the current turn handed to the network, retries included,
-        recorded just before it is sent (so a lost response or a retry is still counted)."""
-        self.gate: Callable[[bytes], None] | None = None
-        """Called with each request body just before it is sent; raising stops the send
-        (the privacy router's last check of the exact bytes on the wire)."""
+        self._init_sending()
         self.last_payload: dict[str, Any] = {}
         """The arguments of the last request, before the SDK serialised them."""
         self._client = anthropic.Anthropic(
@@ -89,9 +106,7 @@ class AnthropicBackend(Backend):
             base_url=self.base_url,
             timeout=self.options.timeout,
             max_retries=self.options.max_retries,
-            http_client=anthropic.DefaultHttpxClient(
-                event_hooks={"request": [self._before_send], "response": [self._record]}
-            ),
+            http_client=anthropic.DefaultHttpxClient(event_hooks=self._event_hooks()),
         )
 
     @classmethod
@@ -99,10 +114,6 @@ class AnthropicBackend(Backend):
         return cls(
             AnthropicOptions(model=privacy.claude_model, base_url=privacy.anthropic_base_url)
         )
-
-    @property
-    def last_request_sha256(self) -> str:
-        return hashlib.sha256(self.last_request_bytes).hexdigest()
 
     def stream(
         self,
@@ -112,8 +123,8 @@ class AnthropicBackend(Backend):
         temperature: float,
         stop: threading.Event | None = None,
     ) -> Iterator[str]:
+        self._new_turn()  # a turn that sends nothing never reports the previous turn's
         if stop is not None and stop.is_set():
-            self.attempts = []  # this turn sent nothing: never report the previous turn's
             return  # nothing is sent for a turn cancelled before it started
         payload: dict[str, Any] = {
             "model": self.options.model,
@@ -124,8 +135,6 @@ class AnthropicBackend(Backend):
         if system:
             payload["system"] = system
         self.last_payload = payload
-        self.last_request_bytes = b""
-        self.attempts = []
         try:
             with self._client.messages.stream(**payload) as events:
                 for text in events.text_stream:
@@ -134,20 +143,6 @@ class AnthropicBackend(Backend):
                         break
         except self._sdk.AnthropicError as exc:
             raise self._error(exc) from None
-
-    def _before_send(self, request: Any) -> None:
-        if request.method != "POST":
-            return
-        body = bytes(request.content)
-        if self.gate is not None:
-            self.gate(body)  # raises to stop the send; nothing is recorded as sent
-        self.attempts.append(body)
-
-    def _record(self, response: Any) -> None:
-        # On the response, not the request: a request the egress guard or a dead network
-        # stopped never left, and is not recorded.
-        if response.request.method == "POST":
-            self.last_request_bytes = bytes(response.request.content)
 
     def _error(self, exc: Exception) -> Exception:
         """A user-facing error for an SDK exception."""

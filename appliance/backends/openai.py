@@ -15,9 +15,9 @@ trust boundary and ``TrustedOpenAIBackend`` (``is_local``) answers every turn, s
 not; it is reached directly (proxy variables are ignored for it) and may use plain ``http://``
 on your network. Any other server is an ``OpenAIBackend`` (not local): the router treats it
 like Claude, so only non-sensitive turns in hybrid mode reach it, it must be ``https://``
-unless it is on this machine, and it supports the same last gate (``gate``) and per-attempt
-audit (``attempts``) as ``AnthropicBackend``. ``allow_server`` opens the egress guard for
-exactly the server's host and port. The optional API key comes from
+unless it is on this machine, and it has the same last gate (``gate``) and per-attempt audit
+(``attempts``) as ``AnthropicBackend`` (``sending.GatedSender``). ``allow_server`` opens the
+egress guard for exactly the server's host and port. The optional API key comes from
 ``APPLIANCE_OPENAI_API_KEY`` and is never stored (not ``OPENAI_API_KEY``: that usually holds
 a key for OpenAI's platform, which must not travel to another server).
 
@@ -32,18 +32,18 @@ and sampling options beyond ``temperature`` and ``max_tokens``.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from appliance.backends.base import Backend, Message
+from appliance.backends.sending import GatedSender
 from appliance.errors import ConfigError, EgressBlocked, ModelError, PrivacyBlocked
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class OpenAIOptions(BaseModel):
     """Seconds to wait for a connection (and for the model list)."""
 
 
-class OpenAIBackend(Backend):
+class OpenAIBackend(GatedSender, Backend):
     """Chat with a model server outside the trust boundary: a remote backend, like Claude."""
 
     is_local: ClassVar[bool] = False
@@ -90,21 +90,14 @@ class OpenAIBackend(Backend):
 
         self._http = httpx2
         key = api_key or os.environ.get(KEY_VARIABLE)
-        self.last_request_bytes = b""
-        """The JSON body of the last request, exactly as sent, once the server answered."""
-        self.attempts: list[bytes] = []
-        """Every request body of the current turn handed to the network, recorded just
-        before it is sent."""
-        self.gate: Callable[[bytes], None] | None = None
-        """Called with each request body just before it is sent; raising stops the send
-        (the privacy router's last check, for a server outside the trust boundary)."""
+        self._init_sending()  # the gate is set only for a server outside the trust boundary
         self.last_payload: dict[str, Any] = {}
         self._client = httpx2.Client(
             base_url=self.base_url + "/",
             headers={"Authorization": f"Bearer {key}"} if key else None,
             timeout=httpx2.Timeout(self.options.timeout, connect=self.options.connect_timeout),
             trust_env=not self.is_local,  # a trusted server is reached directly, not via a proxy
-            event_hooks={"request": [self._before_send], "response": [self._record]},
+            event_hooks=self._event_hooks(),
         )
         self.name, served_context = self._served_model()
         self.context_length = min(self.options.context_length, served_context or 1 << 30)
@@ -124,10 +117,6 @@ class OpenAIBackend(Backend):
             )
         )
 
-    @property
-    def last_request_sha256(self) -> str:
-        return hashlib.sha256(self.last_request_bytes).hexdigest()
-
     def stream(
         self,
         messages: list[Message],
@@ -136,8 +125,7 @@ class OpenAIBackend(Backend):
         temperature: float,
         stop: threading.Event | None = None,
     ) -> Iterator[str]:
-        self.last_request_bytes = b""
-        self.attempts = []
+        self._new_turn()
         if stop is not None and stop.is_set():
             return  # nothing is sent for a turn cancelled before it started
         payload: dict[str, Any] = {
@@ -248,18 +236,6 @@ class OpenAIBackend(Backend):
         delta = choice.get("delta")
         content = delta.get("content") if isinstance(delta, dict) else None
         return content if isinstance(content, str) else None, bool(choice.get("finish_reason"))
-
-    def _before_send(self, request: Any) -> None:
-        if request.method != "POST":
-            return
-        body = bytes(request.content)
-        if self.gate is not None:
-            self.gate(body)  # raises to stop the send; nothing is recorded as sent
-        self.attempts.append(body)
-
-    def _record(self, response: Any) -> None:
-        if response.request.method == "POST":
-            self.last_request_bytes = bytes(response.request.content)
 
     # -- errors ----------------------------------------------------------------------------
     def _status_error(self, response: Any) -> ModelError:
