@@ -15,7 +15,12 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from appliance.answers import Answer
+    from appliance.conversations import Conversation, Conversations
+    from appliance.results import Result
 
 from appliance import egress, safetext
 from appliance.config import Settings, load_settings
@@ -32,6 +37,19 @@ def command(name: str) -> Callable[[Handler], Handler]:
         return fn
 
     return register
+
+
+def emit(result: Result, *, json_out: bool) -> int:
+    """Print ``result`` as JSON (one object, or one line per record) or for a person; returns
+    the command's exit status."""
+    if not json_out:
+        result.render()
+    elif result.json_lines:
+        for record in result.to_json():
+            print(json.dumps(record))
+    else:
+        print(json.dumps(result.to_json()))
+    return result.exit_code
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -194,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
 @command("ingest")
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.ingest import ingest
-    from appliance.ui import IngestDisplay, print_ingest_summary
+    from appliance.render import IngestDisplay
+    from appliance.results import IngestSummary
 
     if args.ray or args.ray_shared_fs:
         address = args.ray or settings.ingest.ray_address
@@ -205,32 +224,23 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.model_copy(update={"ingest": ing})
     with IngestDisplay(enabled=not args.json and sys.stderr.isatty()) as display:
         report = ingest(args.paths, settings, progress=display.update)
-    if args.json:
-        print(json.dumps(report.to_json()))
-    else:
-        print_ingest_summary(report)
-    return 1 if report.failed else 0
+    return emit(IngestSummary(report), json_out=args.json)
 
 
 @command("status")
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from appliance.results import IndexStatus
     from appliance.store import Store
-    from appliance.ui import print_status
 
     with Store.open(settings.index_dir) as store:
         stats = store.stats()
-    stats["index_dir"] = str(settings.index_dir)
-    if args.json:
-        print(json.dumps(stats))
-    else:
-        print_status(stats)
-    return 0
+    return emit(IndexStatus.from_stats(stats, settings.index_dir), json_out=args.json)
 
 
 @command("ask")
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.assistant import Assistant
-    from appliance.ui import err, print_answer_footer
+    from appliance.results import AskResult, ChatState
 
     if args.hybrid:
         settings.privacy.mode = "hybrid"
@@ -249,35 +259,20 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.json:
         answer.read()
-        result = answer.to_json()
-        if conversation is not None and conversations is not None:
-            _save_turn(conversations, conversation, answer)
-            result["chat"] = {
-                "name": conversation.name,
-                "turns": len(conversation.turns),
-                "local_only": conversation.local_only,
-            }
-        print(json.dumps(result))
-        return 0
-    cleaner = safetext.StreamCleaner()  # the answer may echo escape sequences from a document
-    for piece in answer:
-        sys.stdout.write(cleaner.feed(piece))
-        sys.stdout.flush()
-    sys.stdout.write(cleaner.flush() + "\n")
-    print_answer_footer(answer)
+    else:
+        cleaner = safetext.StreamCleaner()  # the answer may echo escapes from a document
+        for piece in answer:
+            sys.stdout.write(cleaner.feed(piece))
+            sys.stdout.flush()
+        sys.stdout.write(cleaner.flush() + "\n")
+    chat = None
     if conversation is not None and conversations is not None:
         _save_turn(conversations, conversation, answer)
-        if conversation.local_only:
-            err.print(
-                f"conversation {conversation.name!r}: a turn was sensitive, so it stays on this "
-                "machine (start a new one for cloud answers)",
-                style="dim",
-                markup=False,
-            )
-    return 0
+        chat = ChatState(conversation.name, len(conversation.turns), conversation.local_only)
+    return emit(AskResult(answer, chat), json_out=args.json)
 
 
-def _save_turn(conversations: Any, conversation: Any, answer: Any) -> None:
+def _save_turn(conversations: Conversations, conversation: Conversation, answer: Answer) -> None:
     """Keep a finished turn in its saved conversation (a cancelled or empty one is not kept)."""
     if answer.cancelled or not answer.text.strip():
         return
@@ -288,33 +283,14 @@ def _save_turn(conversations: Any, conversation: Any, answer: Any) -> None:
 @command("chats")
 def cmd_chats(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.conversations import Conversations
+    from appliance.results import ChatDeleted, ChatList
 
     conversations = Conversations(settings.index_dir)
     if args.delete is not None:
         if not conversations.delete(args.delete):
             raise ConfigError(f"no saved conversation {args.delete!r}")
-        if args.json:
-            print(json.dumps({"deleted": args.delete}))
-        else:
-            print(f"deleted conversation {args.delete}")
-        return 0
-    rows = [
-        {
-            "name": c.name,
-            "updated": c.updated,
-            "turns": c.turns,
-            "local_only": c.local_only,
-            "first_question": c.first_question,
-        }
-        for c in conversations.recent()
-    ]
-    if args.json:
-        print(json.dumps(rows))
-        return 0
-    from appliance.ui import print_chats
-
-    print_chats(rows)
-    return 0
+        return emit(ChatDeleted(args.delete), json_out=args.json)
+    return emit(ChatList(conversations.recent()), json_out=args.json)
 
 
 @command("chat")
@@ -331,50 +307,31 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.backends.gguf_info import list_models
     from appliance.backends.llama import resolve_model
-    from appliance.ui import print_models
+    from appliance.results import ModelList, ModelRow
 
     models = list_models(settings.models_dir)
     try:
         default: Path | None = resolve_model(settings.llm.model, settings.models_dir)
     except ApplianceError:
         default = None
-    rows = [
-        {
-            "name": m.path.name,
-            "size_bytes": m.size_bytes,
-            "quantisation": m.file_type,
-            "context_length": m.context_length,
-            "chat_template": m.has_chat_template,
-            "default": default is not None and m.path.resolve() == default.resolve(),
-            "error": m.error,
-        }
-        for m in models
-    ]
-    if args.json:
-        print(json.dumps(rows))
-    else:
-        print_models(rows, settings.models_dir)
-    return 0 if rows else 2
+    rows = [ModelRow.from_info(m, default) for m in models]
+    return emit(ModelList(rows, settings.models_dir), json_out=args.json)
 
 
 @command("doctor")
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.doctor import run_checks
-    from appliance.ui import print_checks
+    from appliance.results import DoctorReport
 
-    checks = run_checks(settings)
-    if args.json:
-        print(json.dumps([c.__dict__ for c in checks]))
-    else:
-        print_checks(checks)
-    return 0 if all(c.ok for c in checks) else 2
+    return emit(DoctorReport(run_checks(settings)), json_out=args.json)
 
 
 @command("eval")
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.assistant import Assistant
     from appliance.evaluate import evaluate, load_items
-    from appliance.ui import err, print_eval
+    from appliance.render import err
+    from appliance.results import EvalReport
 
     load_items(args.file)  # a malformed file fails before any model loads
     assistant = Assistant(settings)  # audited like `ask`: in hybrid mode questions may leave
@@ -388,52 +345,29 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     result = evaluate(args.file, assistant.retriever, answer_fn=answer_fn, progress=progress)
     if show:
         err.print()
-    if args.json:
-        print(json.dumps({k: v for k, v in result.items() if k != "per_question"}))
-    else:
-        print_eval(result)
-    return 0
+    return emit(EvalReport(result), json_out=args.json)
 
 
 @command("privacy-eval")
 def cmd_privacy_eval(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.privacy import Detector, evaluate
-    from appliance.ui import print_privacy_eval
+    from appliance.results import PrivacyReport
 
     path = args.file or Path(__file__).parent / "data" / "privacy_eval.jsonl"
     result = evaluate(path, Detector.from_settings(settings.privacy))
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print_privacy_eval(result)
-    return 0
+    return emit(PrivacyReport(result), json_out=args.json)
 
 
 @command("audit")
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     from appliance.audit import AuditLog
-    from appliance.ui import print_audit
+    from appliance.results import AuditCheck, AuditRecords
 
     log = AuditLog(settings.index_dir)
     if args.audit_command == "verify":
-        result = log.verify()
-        if args.json:
-            print(json.dumps(result.__dict__))
-            return 0 if result.ok else 1
-        if result.ok:
-            print(f"audit log intact: {result.lines} lines, each authenticated with the audit key")
-        else:
-            print(f"audit log TAMPERED ({result.kind}): {result.problem}")
-        for note in result.notes:
-            print(f"  note: {note}")
-        return 0 if result.ok else 1
+        return emit(AuditCheck(log.verify()), json_out=args.json)
     records = log.records()[-args.n :] if args.n > 0 else []
-    if args.json:
-        for rec in records:
-            print(json.dumps(rec))
-    else:
-        print_audit(records)
-    return 0
+    return emit(AuditRecords(records), json_out=args.json)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,3 +94,55 @@ def test_privacy_eval_and_models_json(capsys) -> None:  # type: ignore[no-untype
     code, out, _ = run(capsys, "models", "--json", "--models", str(ROOT / "models"))
     rows = json.loads(out)
     assert code == 0 and any(r["default"] and r["chat_template"] for r in rows)
+
+
+def test_status_json_keeps_the_store_fields_and_adds_the_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from appliance.results import IndexStatus
+
+    stats = {
+        "files": 2, "chunks": 9, "sensitive_chunks": 1, "embedding_model": "m", "dimension": 4,
+        "schema_version": 3, "generation": 5, "roots": ["/docs"], "size_bytes": 2_500_000,
+        "last_ingest": None, "new_field": [1],
+    }  # fmt: skip
+    status = IndexStatus.from_stats(stats, tmp_path)
+    assert status.to_json() == {**stats, "index_dir": str(tmp_path)}
+    assert list(status.to_json())[-1] == "index_dir"
+    status.render()
+    out = capsys.readouterr().out
+    assert "9 (1 sensitive)" in out and "2.5 MB" in out and "never" in out
+
+
+def test_chats_json_and_table(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from appliance.conversations import Conversations
+    from appliance.prompting import Turn
+
+    index = tmp_path / "index"
+    code, out, _ = run(capsys, "chats", "--index", str(index), "--json")
+    assert code == 0 and json.loads(out) == []
+    chats = Conversations(index)
+    conversation = chats.load("rent")
+    conversation.add(Turn("When is rent due?", "On the 1st [1].", "local", True))
+    chats.save(conversation)
+    code, out, _ = run(capsys, "chats", "--index", str(index), "--json")
+    (row,) = json.loads(out)
+    assert row["name"] == "rent" and row["turns"] == 1 and row["local_only"] is True
+    assert set(row) == {"name", "updated", "turns", "local_only", "first_question"}
+    code, out, _ = run(capsys, "chats", "--index", str(index))
+    assert code == 0 and "rent" in out and "local only" in out and "When is rent due?" in out
+    code, out, _ = run(capsys, "chats", "--delete", "rent", "--index", str(index), "--json")
+    assert code == 0 and json.loads(out) == {"deleted": "rent"}
+
+
+def test_audit_show_json_is_one_record_per_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    log = AuditLog(tmp_path)
+    for i in range(3):
+        log.append({"event": "answer", "decision": "local", "reasons": [f"r{i}"]})
+    code, out, _ = run(capsys, "audit", "show", "-n", "2", "--index", str(tmp_path), "--json")
+    lines = out.splitlines()
+    assert code == 0 and [json.loads(x)["reasons"] for x in lines] == [["r1"], ["r2"]]
+    code, out, _ = run(capsys, "audit", "show", "--index", str(tmp_path))
+    assert code == 0 and "r0" in out and "r2" in out

@@ -1,12 +1,16 @@
-"""Terminal output for the CLI with rich: ingest progress and summaries, status tables.
+"""Rendering for people: the CLI's results as rich text and tables, and the ingest progress bar.
 
-A progress bar is drawn only on a terminal; redirected output stays plain.
+Each function prints one kind of result (``appliance.results``) to stdout (``out``), with
+notes and errors on stderr (``err``); everything that came from a document, a file name or the
+audit log is cleaned of terminal escapes first. A progress bar is drawn only on a terminal;
+redirected output stays plain. Left out: JSON (``Result.to_json``) and choosing between the
+two (``cli.emit``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,6 +20,13 @@ from rich.table import Table
 from appliance.ingest import IngestReport
 from appliance.ingest import Progress as Event
 from appliance.safetext import clean, name
+
+if TYPE_CHECKING:
+    from appliance.answers import Answer
+    from appliance.audit import VerifyResult
+    from appliance.conversations import Summary
+    from appliance.doctor import Check
+    from appliance.results import IndexStatus, ModelList
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -82,22 +93,23 @@ def print_ingest_summary(report: IngestReport) -> None:
     )
 
 
-def print_status(stats: dict[str, Any]) -> None:
+def print_status(status: IndexStatus) -> None:
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
-    last = stats.get("last_ingest")
+    last = status.last_ingest
+    model = clean(str(status.embedding_model))
     rows = [
-        ("index", name(str(stats.get("index_dir", "")))),
-        ("files", str(stats["files"])),
-        ("chunks", f"{stats['chunks']} ({stats.get('sensitive_chunks', 0)} sensitive)"),
-        ("embedding model", f"{clean(stats['embedding_model'])} ({stats['dimension']} dims)"),
-        ("size on disk", f"{stats['size_bytes'] / 1e6:.1f} MB"),
+        ("index", name(status.index_dir)),
+        ("files", str(status.files)),
+        ("chunks", f"{status.chunks} ({status.sensitive_chunks} sensitive)"),
+        ("embedding model", f"{model} ({status.dimension} dims)"),
+        ("size on disk", f"{status.size_bytes / 1e6:.1f} MB"),
         (
             "last ingest",
             dt.datetime.fromtimestamp(last).isoformat(" ", "seconds") if last else "never",
         ),
-        ("folders", ", ".join(name(r) for r in stats.get("roots", [])) or "-"),
+        ("folders", ", ".join(name(r) for r in status.roots) or "-"),
     ]
     for k, v in rows:
         table.add_row(k, escape(v))
@@ -107,7 +119,7 @@ def print_status(stats: dict[str, Any]) -> None:
 NOT_BACKED = "None of this answer is backed by your documents; here is what they say:"
 
 
-def print_answer_check(answer: Any) -> None:
+def print_answer_check(answer: Answer) -> None:
     """After a streamed answer: which sentences its sources do not back, then the evidence
     (the passage sentences that best answer the question) as quotes with their citation."""
     claims, evidence = answer.claims, answer.evidence
@@ -133,7 +145,7 @@ def print_answer_check(answer: Any) -> None:
         out.print(f"  “{escape(quote)}” [bold][{e.n}][/] [dim]{escape(name(e.where))}[/]")
 
 
-def print_answer_footer(answer: Any) -> None:
+def print_answer_footer(answer: Answer) -> None:
     """The claim check and evidence, sources after a streamed answer, then where it was
     answered (on stderr)."""
     print_answer_check(answer)
@@ -150,7 +162,18 @@ def print_answer_footer(answer: Any) -> None:
     err.print(f"[dim]{where} · {detail}[/]")
 
 
-def print_models(rows: list[dict[str, Any]], models_dir: Any) -> None:
+def print_local_only(conversation: str) -> None:
+    """After a turn of a saved conversation that stays local for good (on stderr)."""
+    err.print(
+        f"conversation {conversation!r}: a turn was sensitive, so it stays on this "
+        "machine (start a new one for cloud answers)",
+        style="dim",
+        markup=False,
+    )
+
+
+def print_models(models: ModelList) -> None:
+    rows, models_dir = models.rows, models.models_dir
     if not rows:
         err.print(
             f"no .gguf models in {escape(name(str(models_dir)))}: "
@@ -161,23 +184,23 @@ def print_models(rows: list[dict[str, Any]], models_dir: Any) -> None:
     for col in ("", "name", "size", "quant", "context", "chat template"):
         table.add_column(col, no_wrap=col == "name")
     for r in rows:
-        if r["error"]:
-            error = escape(clean(r["error"]))
-            table.add_row("", escape(name(r["name"])), "", "", "", f"[red]{error}[/]")
+        if r.error:
+            error = escape(clean(r.error))
+            table.add_row("", escape(name(r.name)), "", "", "", f"[red]{error}[/]")
             continue
         table.add_row(
-            "*" if r["default"] else "",
-            escape(name(r["name"])),
-            f"{r['size_bytes'] / 1e6:.0f} MB",
-            escape(clean(r["quantisation"] or "?")),
-            str(r["context_length"] or "?"),
-            "yes" if r["chat_template"] else "[yellow]no[/]",
+            "*" if r.default else "",
+            escape(name(r.name)),
+            f"{r.size_bytes / 1e6:.0f} MB",
+            escape(clean(r.quantisation or "?")),
+            str(r.context_length or "?"),
+            "yes" if r.chat_template else "[yellow]no[/]",
         )
     out.print(table)
     out.print("[dim]* default model[/]")
 
 
-def print_checks(checks: list[Any]) -> None:
+def print_checks(checks: list[Check]) -> None:
     for c in checks:
         mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
         out.print(f"{mark} {c.name}: {escape(clean(c.detail))}")
@@ -243,7 +266,7 @@ def print_audit(records: list[dict[str, Any]]) -> None:
     out.print(table)
 
 
-def _audit_sent(sent: Any) -> str:
+def _audit_sent(sent: object) -> str:
     """``812 B``; ``812 B ×3`` when the SDK retried; ``no reply`` when no answer came back."""
     if not isinstance(sent, dict):
         return "-"
@@ -256,20 +279,29 @@ def _audit_sent(sent: Any) -> str:
     return text
 
 
-def print_chats(rows: list[dict[str, Any]]) -> None:
-    if not rows:
+def print_chats(chats: list[Summary]) -> None:
+    if not chats:
         out.print("no saved conversations: `appliance ask QUESTION --chat NAME` starts one")
         return
     table = Table()
     for col in ("name", "updated", "turns", "route"):
         table.add_column(col, no_wrap=True)
     table.add_column("first question", max_width=60)
-    for r in rows:
+    for c in chats:
         table.add_row(
-            escape(name(str(r["name"]))),
-            dt.datetime.fromtimestamp(float(r["updated"])).strftime("%Y-%m-%d %H:%M"),
-            str(r["turns"]),
-            "local only" if r["local_only"] else "any",
-            escape(clean(str(r["first_question"])[:60])),
+            escape(name(c.name)),
+            dt.datetime.fromtimestamp(c.updated).strftime("%Y-%m-%d %H:%M"),
+            str(c.turns),
+            "local only" if c.local_only else "any",
+            escape(clean(c.first_question[:60])),
         )
     out.print(table)
+
+
+def print_verify(result: VerifyResult) -> None:
+    if result.ok:
+        print(f"audit log intact: {result.lines} lines, each authenticated with the audit key")
+    else:
+        print(f"audit log TAMPERED ({result.kind}): {result.problem}")
+    for note in result.notes:
+        print(f"  note: {note}")
