@@ -14,7 +14,6 @@ gold file and, when a page is given, from that page. MRR looks at the top 10.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from appliance.claims import contains_answer
-from appliance.errors import ConfigError
+from appliance.evalsets import read_items
 from appliance.retrieve import Hit, Method, Retriever
 
 METHODS: tuple[Method, ...] = ("dense", "lexical", "hybrid")
 DEPTH = 10
+EXAMPLE = '{"question": "When is rent due?", "file": "lease.pdf", "page": 2, "answer": "the 1st"}'
 
 
 @dataclass(frozen=True)
@@ -38,31 +38,18 @@ class Item:
 
 
 def load_items(path: Path) -> list[Item]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not UTF-8 text") from None
-    items = []
-    for no, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-            question, file = obj["question"], obj["file"]
-            page = obj.get("page")
-            if not isinstance(question, str) or not isinstance(file, str):
-                raise TypeError("question and file must be strings")
-            if page is not None and (not isinstance(page, int) or page < 1):
-                raise TypeError("page must be a 1-based integer")
-            answer = obj.get("answer")
-            items.append(Item(question, file, page, str(answer) if answer is not None else None))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ConfigError(f"{path}:{no}: not a valid eval line ({exc})") from None
-    if not items:
-        raise ConfigError(f"{path} has no questions")
-    return items
+    """The questions of an eval file; a bad line is a ``ConfigError`` naming it."""
+    return read_items(path, _item, what="eval file", example=EXAMPLE)
+
+
+def _item(obj: dict[str, Any]) -> Item:
+    question, file, page = obj["question"], obj["file"], obj.get("page")
+    if not isinstance(question, str) or not isinstance(file, str):
+        raise TypeError("question and file must be strings")
+    if page is not None and (not isinstance(page, int) or page < 1):
+        raise TypeError("page must be a 1-based integer")
+    answer = obj.get("answer")
+    return Item(question, file, page, str(answer) if answer is not None else None)
 
 
 def is_hit(hit: Hit, item: Item) -> bool:

@@ -590,10 +590,10 @@ def test_evaluate_counts(tmp_path: Path, detector: Detector) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"text": "a", "sensitive": true}\n\n{"text": "b", sensitive: false}\n', "line 3"),
-        ('{"text": "a", "sensitive": "yes"}\n', "line 1.*'sensitive'"),
-        ('{"sensitive": true}\n', "line 1.*'text'"),
-        ('["a", true]\n', "line 1.*object"),
+        ('{"text": "a", "sensitive": true}\n\n{"text": "b", sensitive: false}\n', ":3: "),
+        ('{"text": "a", "sensitive": "yes"}\n', ":1: .*'sensitive'"),
+        ('{"sensitive": true}\n', ":1: .*'text'"),
+        ('["a", true]\n', ":1: .*object"),
         ("\n\n", "no items"),
     ],
 )

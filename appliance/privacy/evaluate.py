@@ -17,38 +17,23 @@ from typing import Any
 
 from appliance.config import PrivacySettings
 from appliance.errors import ConfigError
+from appliance.evalsets import read_items
 from appliance.privacy.detectors import Detector
 
 DEFAULT_SET = Path(__file__).resolve().parent.parent / "data" / "privacy_eval.jsonl"
+EXAMPLE = '{"text": "call me at +44 20 7946 0958", "sensitive": true}'
 
 
 def load_items(path: Path) -> list[tuple[str, bool]]:
     """The ``(text, sensitive)`` pairs of a JSON-lines file; a bad line is a ``ConfigError``."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read evaluation set {path}: {exc}") from None
-    items: list[tuple[str, bool]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}, line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise ConfigError(f"{where}: expected an object with 'text' and 'sensitive'")
-        text, sensitive = record.get("text"), record.get("sensitive")
-        if not isinstance(text, str) or not isinstance(sensitive, bool):
-            raise ConfigError(
-                f"{where}: needs 'text' (a string) and 'sensitive' (true or false)",
-                hint='e.g. {"text": "call me at +44 20 7946 0958", "sensitive": true}',
-            )
-        items.append((text, sensitive))
-    if not items:
-        raise ConfigError(f"evaluation set {path} has no items")
-    return items
+    return read_items(path, _item, example=EXAMPLE)
+
+
+def _item(obj: dict[str, Any]) -> tuple[str, bool]:
+    text, sensitive = obj.get("text"), obj.get("sensitive")
+    if not isinstance(text, str) or not isinstance(sensitive, bool):
+        raise TypeError("needs 'text' (a string) and 'sensitive' (true or false)")
+    return text, sensitive
 
 
 def evaluate(path: Path, detector: Detector) -> dict[str, Any]:
