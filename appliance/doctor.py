@@ -95,11 +95,11 @@ def _embedder(settings: Settings) -> Check:
 
 def _index(settings: Settings) -> Check:
     from appliance.embedding import resolve_model
-    from appliance.store import Store
+    from appliance.store import Store, index_exists
     from appliance.vectors import VectorIndex
 
     model_id, _ = resolve_model(settings.embedding.model_dir)
-    if not (settings.index_dir / "index.sqlite").exists():
+    if not index_exists(settings.index_dir):
         return Check("index", True, f"no index yet in {settings.index_dir} (run `make ingest`)")
     with Store.open(settings.index_dir, embedding_model=model_id) as store:
         stats = store.stats()

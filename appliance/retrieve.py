@@ -22,7 +22,6 @@ need more than passage similarity, so three things are added around the two meth
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import re
 import threading
@@ -31,8 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
-
-import numpy as np
 
 from appliance.config import Settings
 from appliance.embedding import Embedder
@@ -216,25 +213,7 @@ class Retriever:
     def allowed_ids(self, path_glob: str | None) -> set[int] | None:
         if not path_glob:
             return None
-        # Match file paths once per file, then take their chunks.
-        files = [
-            fid
-            for fid, rel, path in self.store.conn.execute(
-                "SELECT id, relpath, path FROM files WHERE status = 'ok'"
-            )
-            if fnmatch.fnmatch(rel, path_glob) or fnmatch.fnmatch(path, path_glob)
-        ]
-        allowed: set[int] = set()
-        for i in range(0, len(files), 500):
-            part = files[i : i + 500]
-            marks = ",".join("?" * len(part))
-            allowed.update(
-                cid
-                for (cid,) in self.store.conn.execute(
-                    f"SELECT id FROM chunks WHERE file_id IN ({marks})", part
-                )
-            )
-        return allowed
+        return self.store.chunk_ids_matching(path_glob)
 
     # -- the two methods ---------------------------------------------------------------------
     def dense(self, query: str, n: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
@@ -243,29 +222,8 @@ class Retriever:
         vindex = self.vectors
         if vindex.ntotal == 0:
             return []
-        return self._dense_search(vindex, query, n, allowed)
-
-    def _dense_search(
-        self, vindex: VectorIndex, query: str, n: int, allowed: set[int] | None
-    ) -> list[tuple[int, float]]:
         with _one_thread():
-            qvec = self.embedder.encode([query])[0]
-            if allowed is None:
-                return vindex.search(qvec, n)
-            return self._dense_filtered(vindex, qvec, n, allowed)
-
-    @staticmethod
-    def _dense_filtered(
-        vindex: VectorIndex, qvec: np.ndarray, n: int, allowed: set[int]
-    ) -> list[tuple[int, float]]:
-        import faiss
-
-        sel = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
-        params = faiss.SearchParameters()
-        params.sel = sel
-        q = np.ascontiguousarray(qvec.reshape(1, -1), dtype=np.float32)
-        scores, ids = vindex.index.search(q, min(n, len(allowed)), params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+            return vindex.search(self.embedder.encode([query])[0], n, allowed)
 
     def lexical(
         self, query: str, n: int, allowed: set[int] | None = None
@@ -273,18 +231,12 @@ class Retriever:
         match = fts_query(expand_query(query) if self.expand_queries else query)
         if match is None or (allowed is not None and not allowed):
             return []
-        # Rank inside FTS5 first (it keeps only the best LIMIT rows), then drop chunks of files
-        # that are not complete; a few extra rows cover those.
+        # FTS5 keeps only its best rows, some of them chunks of incomplete files: a few extra
+        # rows cover those.
         limit = n + 16 if allowed is None else max(n * 20, 1000)
         weight = float(self.settings.retrieval.context_weight)
-        rows = self.store.conn.execute(
-            "SELECT t.rowid, t.score FROM (SELECT rowid, bm25(chunks_fts, ?, 1.0) AS score "
-            "FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?) t "
-            "JOIN chunks c ON c.id = t.rowid JOIN files f ON f.id = c.file_id "
-            "WHERE f.status = 'ok' ORDER BY t.score",
-            (weight, match, limit),
-        ).fetchall()
-        out = [(int(r[0]), -float(r[1])) for r in rows if allowed is None or r[0] in allowed]
+        rows = self.store.bm25(match, limit, weight)
+        out = [hit for hit in rows if allowed is None or hit[0] in allowed]
         return out[:n]
 
     # -- documents a question names ------------------------------------------------------------
@@ -423,11 +375,8 @@ class Retriever:
             query = expand_query(query)
         with _one_thread():
             qvec = self.embedder.encode([query])[0]
-            if allowed is None:
-                overall = vindex.search(qvec, n)
-            else:
-                overall = self._dense_filtered(vindex, qvec, n, allowed)
-            named = self._dense_filtered(vindex, qvec, n, scoped) if scoped else []
+            overall = vindex.search(qvec, n, allowed)
+            named = vindex.search(qvec, n, scoped) if scoped else []
         return overall, named
 
     def rerank(self, query: str, hits: Sequence[Hit]) -> list[Hit]:

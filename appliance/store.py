@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import fnmatch
 import json
 import os
 import sqlite3
@@ -495,6 +496,54 @@ class Store:
                 )
             )
         return out
+
+    def chunk_ids_matching(self, path_glob: str) -> set[int]:
+        """Ids of every chunk of the complete files whose relative or absolute path matches the
+        shell-style ``path_glob`` (``contracts/*``, ``*.pdf``)."""
+        # Match file paths once per file, then take their chunks.
+        files = [
+            fid
+            for fid, rel, path in self.conn.execute(
+                "SELECT id, relpath, path FROM files WHERE status = 'ok'"
+            )
+            if fnmatch.fnmatch(rel, path_glob) or fnmatch.fnmatch(path, path_glob)
+        ]
+        return self.file_chunk_ids(files)
+
+    def bm25(self, match: str, limit: int, context_weight: float) -> list[tuple[int, float]]:
+        """(chunk id, score) of the best ``limit`` FTS5 matches of ``match`` (an FTS5 query),
+        best first, scores higher for better (negated bm25); only complete files.
+
+        ``context_weight`` weighs the chunk's document context against its text (weight 1).
+        FTS5 ranks first and keeps only the best ``limit`` rows; chunks of files that are not
+        complete are dropped after, so a few may be missing from the ``limit``.
+        """
+        rows = self.conn.execute(
+            "SELECT t.rowid, t.score FROM (SELECT rowid, bm25(chunks_fts, ?, 1.0) AS score "
+            "FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY score LIMIT ?) t "
+            "JOIN chunks c ON c.id = t.rowid JOIN files f ON f.id = c.file_id "
+            "WHERE f.status = 'ok' ORDER BY t.score",
+            (context_weight, match, limit),
+        ).fetchall()
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def page_chunks(
+        self, path: str, page: int | None, lo: int, hi: int
+    ) -> tuple[list[tuple[str, int, int]], int | None]:
+        """The (text, start, end) of the chunks of ``path``'s ``page`` that touch ``[lo, hi]``,
+        by start, and where the page's last chunk ends (None: no such complete file or page)."""
+        same_page = (
+            "FROM chunks c JOIN files f ON f.id = c.file_id "
+            "WHERE f.path = ? AND f.status = 'ok' AND c.page IS ?"
+        )
+        rows = self.conn.execute(
+            f"SELECT c.text, c.start, c.end {same_page} AND c.end >= ? AND c.start <= ? "
+            "ORDER BY c.start, c.end",
+            (path, page, lo, hi),
+        ).fetchall()
+        end = self.conn.execute(f"SELECT MAX(c.end) {same_page}", (path, page)).fetchone()[0]
+        chunks = [(str(t), int(s), int(e)) for t, s, e in rows]
+        return chunks, int(end) if end is not None else None
 
     def chunk_pages(self, ids: Iterable[int]) -> dict[int, tuple[int, int | None]]:
         """``{chunk id: (file id, page)}`` for those of ``ids`` in complete files."""

@@ -193,11 +193,24 @@ class VectorIndex:
         self.dirty = False
 
     # -- search ------------------------------------------------------------------------------
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        if self.ntotal == 0:
+    def search(
+        self, query: np.ndarray, k: int, allowed: set[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk id, inner product) of the ``k`` nearest vectors, best first; with ``allowed``
+        only those chunk ids are searched (none when it is empty)."""
+        if self.ntotal == 0 or (allowed is not None and not allowed):
             return []
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        scores, ids = self.index.search(q, min(k, self.ntotal))
+        if allowed is None:
+            scores, ids = self.index.search(q, min(k, self.ntotal))
+        else:
+            import faiss
+
+            # Keep the selector referenced while searching: ``params`` does not own it.
+            sel = faiss.IDSelectorBatch(np.fromiter(allowed, dtype=np.int64))
+            params = faiss.SearchParameters()
+            params.sel = sel
+            scores, ids = self.index.search(q, min(k, len(allowed)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
 

@@ -94,27 +94,15 @@ def stitch(chunks: list[tuple[str, int, int]]) -> Stitched:
     return Stitched("".join(out), segments)
 
 
-_SAME_PAGE = (
-    "FROM chunks c JOIN files f ON f.id = c.file_id "
-    "WHERE f.path = ? AND f.status = 'ok' AND c.page IS ?"
-)
-
-
 def surrounding(index_dir: Path, citation: Citation, window: int = WINDOW) -> Passage:
     """The cited span of ``citation`` with up to ``window`` characters on each side."""
     lo, hi = citation.start - window, citation.end + window
-    key = (citation.path, citation.page)
     try:
         with Store.open(index_dir) as store:
-            rows = store.conn.execute(
-                f"SELECT c.text, c.start, c.end {_SAME_PAGE} AND c.end >= ? AND c.start <= ? "
-                "ORDER BY c.start, c.end",
-                (*key, lo, hi),
-            ).fetchall()
-            page_end = store.conn.execute(f"SELECT MAX(c.end) {_SAME_PAGE}", key).fetchone()[0]
+            chunks, page_end = store.page_chunks(citation.path, citation.page, lo, hi)
     except ApplianceError:
-        rows, page_end = [], None
-    stitched = stitch([(str(t), int(s), int(e)) for t, s, e in rows])
+        chunks, page_end = [], None
+    stitched = stitch(chunks)
     text = stitched.text
     begin, end = stitched.locate(citation.start), stitched.locate(citation.end)
     if begin is None or end is None or text[begin:end] != citation.text:
@@ -136,5 +124,5 @@ def surrounding(index_dir: Path, citation: Citation, window: int = WINDOW) -> Pa
         end - cut_lo,
         complete=True,
         more_before=first > 0 or cut_lo > 0,
-        more_after=cut_hi < len(text) or (page_end is not None and last < int(page_end)),
+        more_after=cut_hi < len(text) or (page_end is not None and last < page_end),
     )
