@@ -19,7 +19,7 @@ from appliance.ingest import ingest
 from appliance.prompting import NOT_FOUND, Turn, build_messages, standalone_query
 from appliance.retrieve import Retriever, fts_query
 
-from .conftest import SAMPLES, FakeEmbedder
+from .conftest import ROOT, SAMPLES, FakeEmbedder
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def indexed(tmp_path: Path) -> Settings:
         retrieval={"min_score": 0.05},
         ingest={"chunk_tokens": 80, "chunk_overlap": 16},
     )
-    report = ingest([SAMPLES], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
+    report = ingest([SAMPLES], settings, embedder=FakeEmbedder())
     assert not report.failed
     return settings
 
@@ -43,20 +43,29 @@ def retriever(indexed: Settings):  # type: ignore[no-untyped-def]
 
 # -- retrieval ------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "query",
+    ("query", "plain"),
     [
-        'lease "notice',
-        "rent* -deposit",
-        "NEAR(rent deposit)",
-        "rent: (annual) AND OR NOT",
-        "^ $ % ; ' \" ) (",
-        "",
-        "a the of",
+        ('lease "notice', "lease notice"),
+        ("rent* -deposit", "rent deposit"),
+        ("NEAR(rent deposit)", "near rent deposit"),
+        ("rent: (annual) AND OR NOT", "rent annual and or not"),
     ],
 )
-def test_fts_syntax_never_breaks_lexical_search(retriever: Retriever, query: str) -> None:
+def test_fts_syntax_is_searched_as_plain_words(
+    retriever: Retriever, query: str, plain: str
+) -> None:
+    """FTS5 operators in a question are words, never query syntax: same hits as without."""
     hits = retriever.search(query, 5, method="lexical")
-    assert isinstance(hits, list)
+    assert hits, query
+    assert [(h.path, h.start) for h in hits] == [
+        (h.path, h.start) for h in retriever.search(plain, 5, method="lexical")
+    ]
+    assert any(word in hits[0].text.lower() for word in plain.split())
+
+
+@pytest.mark.parametrize("query", ["^ $ % ; ' \" ) (", "", "  "])
+def test_nothing_searchable_finds_nothing(retriever: Retriever, query: str) -> None:
+    assert retriever.search(query, 5, method="lexical") == []
 
 
 def test_fts_query_quotes_every_term() -> None:
@@ -83,17 +92,40 @@ def test_path_filter_applies_to_both_methods(retriever: Retriever) -> None:
 
 # -- prompting ------------------------------------------------------------------
 def test_prompt_always_fits_the_context(retriever: Retriever) -> None:
+    """Measured in characters (one token each: more than any tokenizer makes of ASCII), not by the
+    estimate the prompt builder uses: what is sent plus the answer fits, and more room lets
+    more passages in."""
     hits = retriever.search("rent lease notice deposit", 10)
     history = [Turn("what is the rent? " * 20, "it is a lot " * 40)] * 3
-    for ctx in (300, 600, 2000, 8000):
+    question = "When is rent due?" * 3
+    counts = []
+    for ctx in (600, 1200, 2400, 8000, 20000):
         msgs, used = build_messages(
-            "When is rent due?" * 3, hits, history,
-            count_tokens=lambda t: len(t) // 3 + 1, context_length=ctx, answer_tokens=128,
+            question, hits, history, count_tokens=len, context_length=ctx, answer_tokens=128
+        )
+        assert sum(len(m.content) for m in msgs) + 128 <= ctx, ctx
+        assert msgs[0].role == "system" and msgs[-1].content.endswith(question)
+        counts.append(len(used))
+    assert counts == sorted(counts) and counts[0] < counts[-1] == len(hits)
+
+
+@pytest.mark.slow
+def test_prompt_fits_the_real_model_context(retriever: Retriever) -> None:
+    """The bundled model's own tokenizer and chat template count the prompt."""
+    from appliance.backends.llama import LlamaBackend
+
+    if not (ROOT / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf").exists():
+        pytest.skip("bundled model not installed (run `make install`)")
+    hits = retriever.search("rent lease notice deposit", 10)
+    history = [Turn("what is the rent? " * 20, "it is a lot " * 40)] * 3
+    for ctx in (512, 1024, 2048):
+        llama = LlamaBackend(models_dir=ROOT / "models", n_ctx=ctx)
+        msgs, used = build_messages(
+            "When is rent due?", hits, history, count_tokens=llama.count_tokens,
+            context_length=llama.context_length, answer_tokens=128,
         )  # fmt: skip
-        total = sum(len(m.content) // 3 + 1 + 16 for m in msgs) + 128
-        assert total <= ctx, ctx
-        assert msgs[0].role == "system" and msgs[-1].content.endswith("When is rent due?" * 3)
-        assert len(used) <= len(hits)
+        assert used, ctx
+        assert llama.prompt_tokens(msgs) + 128 <= ctx, ctx
 
 
 def test_follow_up_questions_become_standalone() -> None:
@@ -125,7 +157,7 @@ def test_answer_streams_with_mapped_citations(indexed: Settings) -> None:
 
 def test_nothing_relevant_says_so_without_calling_the_model(tmp_path: Path) -> None:
     settings = load_settings(index_dir=tmp_path / "index", retrieval={"min_score": 0.99})
-    ingest([SAMPLES], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
+    ingest([SAMPLES], settings, embedder=FakeEmbedder())
     backend = FakeBackend(["invented"])
     answer = Assistant(settings, embedder=FakeEmbedder(), local_backend=backend).ask(
         "zebra migration patterns in the serengeti"

@@ -567,7 +567,9 @@ def test_shipped_set_covers_every_detector(detector: Detector) -> None:
         if sensitive:
             seen.update(f.detector for f in detector.scan(text))
     builtin = set(detector.names)
-    assert len(builtin) == 24 and "phone" in builtin and "term" not in builtin
+    # the kinds of value the privacy promise names (a new detector adds to these)
+    assert {"phone", "email", "card", "iban", "us_ssn", "api_key", "private_key"} <= builtin
+    assert "term" not in builtin  # configured terms are not built in
     assert builtin <= seen, builtin - seen
 
 
