@@ -8,7 +8,7 @@ local cross-encoder re-ranks the fused candidates when ``retrieval.reranker_dir`
 is bundled). Only complete files are ever searched (see ``appliance.store``).
 
 Long documents with many look-alike pages (annual reports: every one has a cash-flow statement)
-need more than passage similarity, so three things are added around the two methods:
+need more than passage similarity, so four things are added around the two methods:
 
 - bm25 indexes each chunk's document context (title, company, headings; ``appliance.context``)
   in a column of its own, and the lexical query spells out common financial abbreviations
@@ -16,6 +16,8 @@ need more than passage similarity, so three things are added around the two meth
 - a question that names a document (a word of its file name, title or company that only a few
   documents carry: "3M", "Pepsico") adds dense and lexical rankings restricted to those
   documents to the fusion, so their passages come first without hiding the rest;
+- a question about a ratio or line item adds a ranking of the pages titled with the financial
+  statement that holds it (``appliance.statements``), within the documents it names;
 - pages are ranked by their best passages combined (the evidence is a page), and the best
   passage of each page comes before a second one from the same page.
 """
@@ -34,6 +36,7 @@ from typing import Any, Literal
 from appliance.config import Settings
 from appliance.embedding import Embedder
 from appliance.errors import ModelError
+from appliance.statements import StatementPages
 from appliance.store import ChunkRecord, Store
 from appliance.vectors import BEHIND, VectorIndex
 
@@ -179,6 +182,7 @@ class Retriever:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lexical")
         self._names: tuple[int, int, dict[str, set[int]]] | None = None
         self._file_chunks: dict[frozenset[int], set[int]] = {}
+        self.statements = StatementPages(self.store, self.embedder)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -331,6 +335,8 @@ class Retriever:
         for weight, ranked in runs:
             for rank, (cid, _) in enumerate(ranked, 1):
                 fused[cid] = fused.get(cid, 0.0) + weight / (cfg.rrf_k + rank)
+        if method == "hybrid":
+            self.statements.add(fused, query, scoped, allowed, cfg.rrf_k)
         order = sorted(fused, key=lambda c: -fused[c])
         rerank = self.settings.retrieval.reranker_dir is not None and method == "hybrid"
         want = max(k * 4, 20) if rerank else k

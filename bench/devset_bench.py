@@ -12,8 +12,9 @@ what is new. The dev build's pages/s is reported when it was built in this run.
 Every method is scored on the same indexes in one run: page hit@1, hit@5 and MRR of dense,
 lexical and hybrid retrieval as shipped, then hybrid with the additions taken away one at a
 time (``ABLATIONS``): the context vectors (passage vectors without their document/headings),
-bm25 over the context column, the scope to documents a question names, page scoring and the
-lexical query expansion, and all of them at once (the retriever as it was). Context vectors
+bm25 over the context column, the scope to documents a question names, page scoring, the lexical
+query expansion and the statement pages a financial question asks about
+(``appliance.statements``), and all of them at once (the retriever as it was). Context vectors
 for other weights are rebuilt in memory from the cached text and context vectors. A table of
 questions whose hybrid rank moved against that baseline follows, and the p50/p95 latency of
 hybrid search on the dev index. No reranker is bundled, so there is no reranked row.
@@ -39,6 +40,7 @@ import numpy as np
 
 from appliance import context as context_mod
 from appliance import retrieve as retrieve_mod
+from appliance import statements as statements_mod
 from appliance.config import Settings, load_settings
 from appliance.evaluate import evaluate
 from appliance.ingest import ingest
@@ -71,6 +73,7 @@ ABLATIONS: dict[str, Ablation] = {
     "  without naming scope": {"scope_weight": 0.0},
     "  without page scoring": {"page_scoring": False},
     "  without query expansion": {"expand": False},
+    "  without statement pages": {"statement_weight": 0.0},
     "  5 lexical candidates (as before)": {"lexical_candidates": 5},
     "  without all (as before)": {
         "vector_weight": 0.0,
@@ -79,6 +82,7 @@ ABLATIONS: dict[str, Ablation] = {
         "page_scoring": False,
         "expand": False,
         "lexical_candidates": 5,
+        "statement_weight": 0.0,
     },
     "  context vectors at weight 0.5": {"vector_weight": 0.5},
     "  context vectors at weight 1.0": {"vector_weight": 1.0},
@@ -87,6 +91,7 @@ ABLATIONS: dict[str, Ablation] = {
     "  naming scope weight 3": {"scope_weight": 3.0},
     "  40 lexical candidates": {"lexical_candidates": 40},
     "  page score + 0.2 × second + 0.04 × third": {"page_decay": 0.2},
+    "  statement pages at weight 2": {"statement_weight": 2.0},
 }
 """Hybrid as shipped, then with one addition taken away at a time, then other settings of
 the same parts (rows of the table)."""
@@ -210,7 +215,9 @@ def variant(retriever: Retriever, embedder: CachedEmbedder, ablation: Ablation) 
     saved_expand = retriever.expand_queries
     saved_dense = retriever.expand_dense
     saved_decay = retrieve_mod.PAGE_DECAY
+    saved_statements = statements_mod.STATEMENT_WEIGHT
     try:
+        statements_mod.STATEMENT_WEIGHT = ablation.get("statement_weight", saved_statements)
         retriever.expand_dense = ablation.get("expand_dense", saved_dense)
         retrieve_mod.PAGE_DECAY = ablation.get("page_decay", saved_decay)
         for name in _SETTINGS:
@@ -228,6 +235,7 @@ def variant(retriever: Retriever, embedder: CachedEmbedder, ablation: Ablation) 
         retriever.expand_queries = saved_expand
         retriever.expand_dense = saved_dense
         retrieve_mod.PAGE_DECAY = saved_decay
+        statements_mod.STATEMENT_WEIGHT = saved_statements
         retriever._vectors, retriever._vectors_generation = saved_vectors
 
 

@@ -343,3 +343,66 @@ def test_devset_bench_cache_and_variants(
         assert retriever.settings.retrieval.lexical_candidates == 20  # restored
     finally:
         retriever.close()
+
+
+# -- financial statements a question asks about -----------------------------------------------
+def test_statements_asked_from_metrics_and_names() -> None:
+    from appliance.statements import statements_asked, titles_statement
+
+    assert statements_asked("Has the quick ratio improved since FY2021?") == ("balance",)
+    assert statements_asked("Does Acme have an improving gross margin profile?") == ("income",)
+    assert statements_asked("What was FY2018 capex?") == ("cash",)
+    assert statements_asked("Is Acme capital-intensive?") == ("income", "balance", "cash")
+    # a statement the question names wins over the metrics it mentions
+    assert statements_asked("Using the balance sheet, what was the gross margin?") == ("balance",)
+    assert statements_asked("Who are Acme's main customers?") == ()
+    assert titles_statement("acme\nCONSOLIDATED STATEMENTS OF OPERATIONS", ["income"])
+    assert titles_statement("acme\nStatement of Financial Position", ["balance"])
+    assert not titles_statement("Balance sheet policy\nRisk Factors", ["balance"])
+    # PDF text splits a heading's last letter off
+    assert titles_statement("3M\nConsolidated Balance Shee t › At December 31", ["balance"])
+    assert not titles_statement("acme\nConsolidated Statement of Comprehensive Income", ["income"])
+
+
+def _report(company: str, year: int) -> list[str]:
+    """A short annual report: narrative pages that share the question's words, and a cash-flow
+    statement page of line items that does not."""
+    prose = (
+        f"{company} is a capital-intensive business: our manufacturing plants need property, "
+        "plant and equipment, based on data we review each year.\n\n"
+    )
+    return [
+        f"{company} Annual Report {year}\n\nItem 1. Business\n\n" + prose * 4,
+        "Property, Plant and Equipment\n\n"
+        + f"Property, plant and equipment of {company} is stated at cost; plants and equipment "
+        "are depreciated on a straight-line basis over their useful lives.\n\n" * 4,
+        f"{company} Inc.\nConsolidated Statements of Cash Flows\n(Millions) {year} {year - 1}\n"
+        f"Net income 500 450\nDepreciation 120 110\nPurchases of property, plant and equipment "
+        "(900) (850)\nProceeds from sale of assets 12 9\nNet cash used in investing (888) (841)\n",
+    ]
+
+
+def test_statement_pages_come_first_for_a_ratio_question(
+    tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder
+) -> None:
+    from appliance import statements
+
+    docs = tmp_path / "docs"
+    _pdf(docs / "ACME_2022_10K.pdf", _report("Acme", 2022))
+    _pdf(docs / "GLOBEX_2022_10K.pdf", _report("Globex", 2022))
+    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    retriever = Retriever(settings, embedder=fake_embedder)
+    question = "Is Acme a capital-intensive business based on FY2022 data?"
+    try:
+        hits = retriever.search(question, 3)
+        assert (hits[0].file, hits[0].page) == ("ACME_2022_10K.pdf", 3)
+        # only the named company's statement is added
+        assert all(h.file == "ACME_2022_10K.pdf" for h in hits[:2])
+        # without the statement ranking the narrative pages win: the test can fail
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(statements, "STATEMENT_WEIGHT", 0.0)
+            assert retriever.search(question, 3)[0].page != 3
+        # a question about something else is not pushed to statements
+        assert retriever.search("Acme useful lives straight-line", 1)[0].page == 2
+    finally:
+        retriever.close()
