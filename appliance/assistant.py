@@ -17,13 +17,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from appliance.answers import Answer, Citation
 from appliance.audit import AuditLog
 from appliance.backends.base import Backend, Message
 from appliance.backends.sending import GatedSender
 from appliance.config import Settings
+from appliance.embedding import TextEmbedder
 from appliance.errors import ConfigError, PrivacyBlocked
 from appliance.privacy.redaction import redact_messages, restoring
 from appliance.prompting import NOT_FOUND, Turn, build_messages, standalone_query
@@ -41,7 +41,7 @@ class Assistant:
         self,
         settings: Settings,
         *,
-        embedder: Any = None,
+        embedder: TextEmbedder | None = None,
         local_backend: Backend | None = None,
         cloud_backend: Callable[[], Backend] | None = None,
         audit: bool = True,
@@ -109,7 +109,7 @@ class Assistant:
         return key_missing()
 
     @property
-    def embedder(self) -> Any:
+    def embedder(self) -> TextEmbedder:
         """The embedder shared by retrieval (and, in the chat app, by ingest)."""
         if self._embedder is None:
             from appliance.embedding import Embedder

@@ -12,6 +12,7 @@ import pytest
 
 from appliance.chunking import WordCounter
 from appliance.config import Settings, load_settings
+from appliance.embedding import Embedder, TextEmbedder
 from appliance.offline import ensure_offline
 
 ensure_offline()
@@ -21,7 +22,8 @@ SAMPLES = ROOT / "samples"
 
 
 class FakeEmbedder:
-    """Bag-of-words hashing into 256 dims, normalised: shared words, similar vectors."""
+    """Bag-of-words hashing into 256 dims, normalised: shared words, similar vectors.
+    A ``TextEmbedder`` like the real one (checked below), so it goes where that goes."""
 
     model_id = "test:fake-embedder"
     dimension = 256
@@ -54,6 +56,10 @@ class FakeEmbedder:
         return WordCounter()
 
 
+def _fake_is_an_embedder() -> TextEmbedder:
+    return FakeEmbedder()  # mypy checks the fake against the protocol here
+
+
 @pytest.fixture(autouse=True)
 def _audit_key_in_tmp(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
@@ -78,9 +84,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def real_embedder():  # type: ignore[no-untyped-def]
-    from appliance.embedding import Embedder
-
+def real_embedder() -> Embedder:
     emb = Embedder()
     emb.encode(["warm up"])
     return emb

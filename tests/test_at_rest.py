@@ -95,7 +95,7 @@ def test_index_is_private_whatever_the_umask(
     docs.mkdir()
     _corpus(docs)
     with _umask(0):  # a library caller with the loosest umask: modes are set explicitly
-        report = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+        report = ingest([docs], settings, embedder=fake_embedder)
         assert report.added == 12 and not report.failed
         modes = _assert_private(settings.index_dir)
         assert {".", "index.sqlite", FILE_NAME, ".lock"} <= set(modes)
@@ -110,7 +110,7 @@ def test_index_is_private_whatever_the_umask(
         # An ingest that writes while the reader's files exist, then removes a file.
         (docs / "note0.txt").unlink()
         (docs / "note1.txt").write_text("A new note about the boiler service.")
-        report = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+        report = ingest([docs], settings, embedder=fake_embedder)
         assert (report.removed, report.updated) == (1, 1)
         _assert_private(settings.index_dir)
     assert loose_modes(settings.index_dir) == []
@@ -122,7 +122,7 @@ def test_loose_modes_are_reported_then_tightened_by_the_next_ingest(
     docs = tmp_path / "docs"
     docs.mkdir()
     _corpus(docs)
-    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=fake_embedder)
     index = settings.index_dir
     # An index from before this change, or files another tool wrote into it.
     conv = index / "conversations" / "2026"
@@ -146,7 +146,7 @@ def test_loose_modes_are_reported_then_tightened_by_the_next_ingest(
     assert ". 0755" in check.detail and "conversations 0777" in check.detail
     assert "appliance ingest" in check.fix and "chmod -R go-rwx" in check.fix
 
-    report = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    report = ingest([docs], settings, embedder=fake_embedder)
     assert report.unchanged == 12
     (index / "link").unlink()
     _assert_private(index)
@@ -163,7 +163,7 @@ def test_removed_text_is_gone_from_every_file(
     docs.mkdir()
     _corpus(docs)
     secret = _secret(docs)
-    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=fake_embedder)
     index = settings.index_dir
     assert _grep(index), "the marker must be in the index before it is removed"
 
@@ -175,7 +175,7 @@ def test_removed_text_is_gone_from_every_file(
             secret.unlink()
         else:
             secret.write_text("The project was renamed; the minutes now say nothing of it.")
-        report = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+        report = ingest([docs], settings, embedder=fake_embedder)
         assert (report.removed, report.updated) == ((1, 0) if how == "deleted" else (0, 1))
         names = {p.name for p in index.iterdir()}
         assert "index.sqlite-wal" in names, names
@@ -205,11 +205,11 @@ def test_crash_leftovers_leave_no_text_either(
     docs.mkdir()
     _corpus(docs)
     _secret(docs)
-    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=fake_embedder)
     with Store.open(settings.index_dir) as store:  # as a crash would leave it: a pending file
         store.conn.execute("UPDATE files SET status = 'pending' WHERE relpath = 'secret.txt'")
     (docs / "secret.txt").unlink()
-    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=fake_embedder)
     assert _grep(settings.index_dir) == {}
 
 
@@ -237,7 +237,7 @@ def test_reader_rebuilds_damaged_vectors_in_memory_only(
     docs = tmp_path / "docs"
     docs.mkdir()
     _corpus(docs)
-    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=fake_embedder)
     vec = settings.index_dir / FILE_NAME
     _damage_body(vec)
     before = vec.read_bytes(), vec.stat().st_mtime_ns
@@ -266,7 +266,7 @@ def test_reader_rebuilds_damaged_vectors_in_memory_only(
     assert not check.ok and "damaged" in check.detail and "appliance ingest" in (check.fix or "")
     assert (vec.read_bytes(), vec.stat().st_mtime_ns) == before
 
-    report = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    report = ingest([docs], settings, embedder=fake_embedder)
     assert report.rebuilt_vectors and report.chunks == 0
     with Store.open(settings.index_dir) as store:
         assert VectorIndex.intact(store) and VectorIndex.problem(store) is None
@@ -284,7 +284,7 @@ def test_old_vector_files_are_read_and_rewritten_by_ingest(
     docs = tmp_path / "docs"
     docs.mkdir()
     _corpus(docs)
-    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=fake_embedder)
     vec = settings.index_dir / FILE_NAME
     with Store.open(settings.index_dir) as store:
         vindex, _ = VectorIndex.load(store)
@@ -292,7 +292,7 @@ def test_old_vector_files_are_read_and_rewritten_by_ingest(
         vec.write_bytes(struct.pack("<8sQQ", b"APLVEC01", store.generation, vindex.ntotal) + body)
         assert VectorIndex.in_step(store) and VectorIndex.problem(store) is None
         assert not VectorIndex.intact(store)
-    report = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    report = ingest([docs], settings, embedder=fake_embedder)
     assert not report.rebuilt_vectors
     assert vec.read_bytes()[:8] == b"APLVEC02"
 

@@ -501,7 +501,7 @@ def hybrid(
     )
     egress.install()
     try:
-        ingest([docs], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
+        ingest([docs], settings, embedder=FakeEmbedder())
         local = FakeBackend(["Answered on this machine."] * 5)
         yield Assistant(settings, embedder=FakeEmbedder(), local_backend=local), fake_anthropic
     finally:

@@ -49,14 +49,14 @@ def _consistent(settings: Settings) -> tuple[int, int]:
 
 
 def test_samples_ingest_then_unchanged(settings: Settings, fake_embedder: FakeEmbedder) -> None:
-    first = ingest([SAMPLES], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    first = ingest([SAMPLES], settings, embedder=fake_embedder)
     assert first.failed == []
     assert first.added >= 8 and first.chunks > 0
     files, chunks = _consistent(settings)
     assert files == first.added and chunks == first.chunks
 
     calls = fake_embedder.calls
-    again = ingest([SAMPLES], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    again = ingest([SAMPLES], settings, embedder=fake_embedder)
     assert (again.added, again.updated, again.removed, again.chunks) == (0, 0, 0, 0)
     assert again.unchanged == first.added
     assert fake_embedder.calls == calls, "unchanged files must not be re-embedded"
@@ -70,14 +70,14 @@ def test_changed_vanished_and_touched_files(
     b = _write(docs, "sub/b.md", "# Beta\n\nBeta rules apply on Mondays.")
     c = _write(docs, "c.txt", "Gamma notes about the gamma project.")
     emb = fake_embedder
-    r = ingest([docs], settings, embedder=emb)  # type: ignore[arg-type]
+    r = ingest([docs], settings, embedder=emb)
     assert (r.added, r.failed) == (3, [])
 
     a.write_text("Alpha policy, revised.\n\nThe alpha budget is 250 euros.")
     os.utime(a, ns=(time.time_ns(), time.time_ns() + 10**9))
     b.unlink()
     os.utime(c, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))  # same content, new mtime
-    r = ingest([docs], settings, embedder=emb)  # type: ignore[arg-type]
+    r = ingest([docs], settings, embedder=emb)
     assert (r.added, r.updated, r.removed, r.unchanged) == (0, 1, 1, 1)
     files, _ = _consistent(settings)
     assert files == 2
@@ -94,12 +94,12 @@ def test_bad_file_reported_and_index_untouched(
 ) -> None:
     docs = tmp_path / "docs"
     _write(docs, "good.txt", "A perfectly good document about harbour fees.")
-    r = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    r = ingest([docs], settings, embedder=fake_embedder)
     before = _consistent(settings)
     (docs / "junk.pdf").write_bytes(os.urandom(2048))
     (docs / "empty.txt").write_bytes(b"")
     os.symlink(docs / "missing.txt", docs / "broken.txt")
-    r = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    r = ingest([docs], settings, embedder=fake_embedder)
     reasons = {f.path: f.reason for f in r.failed}
     assert set(reasons) == {"junk.pdf", "empty.txt", "broken.txt"}
     assert all(reason and "\n" not in reason for reason in reasons.values())
@@ -111,16 +111,16 @@ def test_changed_file_that_turns_bad_keeps_old_version(
 ) -> None:
     docs = tmp_path / "docs"
     f = _write(docs, "notes.txt", "The quay opens at six in the morning.")
-    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=fake_embedder)
     f.write_bytes(b"\x00\x01\x02" * 500)
-    r = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    r = ingest([docs], settings, embedder=fake_embedder)
     assert [x.path for x in r.failed] == ["notes.txt"]
     assert _consistent(settings) == (1, 1)
 
 
 def test_missing_path_is_usage_error(settings: Settings, fake_embedder: FakeEmbedder) -> None:
     with pytest.raises(ConfigError):
-        ingest([Path("/nonexistent/folder")], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+        ingest([Path("/nonexistent/folder")], settings, embedder=fake_embedder)
 
 
 def test_other_embedder_is_refused(
@@ -128,11 +128,11 @@ def test_other_embedder_is_refused(
 ) -> None:
     docs = tmp_path / "docs"
     _write(docs, "a.txt", "Some words here.")
-    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=fake_embedder)
     other = FakeEmbedder()
     other.model_id = "test:another-model"
     with pytest.raises(IndexError_, match="another-model"):
-        ingest([docs], settings, embedder=other)  # type: ignore[arg-type]
+        ingest([docs], settings, embedder=other)
 
 
 def test_missing_or_stale_vector_file_is_rebuilt(
@@ -140,10 +140,10 @@ def test_missing_or_stale_vector_file_is_rebuilt(
 ) -> None:
     docs = tmp_path / "docs"
     shutil.copytree(SAMPLES, docs)
-    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=fake_embedder)
     vec = settings.index_dir / "vectors.faiss"
     vec.unlink()
-    r = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    r = ingest([docs], settings, embedder=fake_embedder)
     assert r.rebuilt_vectors
     _consistent(settings)
     vec.write_bytes(b"garbage")
@@ -152,7 +152,7 @@ def test_missing_or_stale_vector_file_is_rebuilt(
         _, rebuilt = VectorIndex.load(store)
         assert rebuilt
     assert vec.read_bytes() == b"garbage"  # a reader rebuilds in memory, never writes
-    r = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    r = ingest([docs], settings, embedder=fake_embedder)
     assert r.rebuilt_vectors and r.chunks == 0
     _consistent(settings)
 
@@ -163,9 +163,9 @@ def test_thousand_small_files_reingest_fast(
     docs = tmp_path / "many"
     for i in range(1000):
         _write(docs, f"d{i // 100}/note{i}.txt", f"Note {i}: the meeting room {i % 7} is booked.")
-    r = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    r = ingest([docs], settings, embedder=fake_embedder)
     assert r.added == 1000 and not r.failed
-    r = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    r = ingest([docs], settings, embedder=fake_embedder)
     assert r.unchanged == 1000 and r.chunks == 0
     # The benchmark reports the time; here only a generous sanity bound.
     assert r.seconds < 10

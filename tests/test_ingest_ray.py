@@ -122,9 +122,9 @@ def _failures(report: IngestReport) -> dict[str, str]:
 @pytest.mark.parametrize("shared_fs", [False, True], ids=["bytes", "shared-fs"])
 def test_ray_index_equals_in_process(tmp_path: Path, cluster: str, shared_fs: bool) -> None:
     docs = _docs(tmp_path)
-    local = ingest([docs], _settings(tmp_path / "local"), embedder=FakeEmbedder())  # type: ignore[arg-type]
+    local = ingest([docs], _settings(tmp_path / "local"), embedder=FakeEmbedder())
     settings = _settings(tmp_path / "ray", ray_address=cluster, ray_shared_fs=shared_fs)
-    remote = ingest([docs], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
+    remote = ingest([docs], settings, embedder=FakeEmbedder())
 
     assert (remote.added, remote.chunks, remote.pages) == (local.added, local.chunks, local.pages)
     assert _failures(remote) == _failures(local)
@@ -135,7 +135,7 @@ def test_ray_index_equals_in_process(tmp_path: Path, cluster: str, shared_fs: bo
         assert store.conn.execute("SELECT COUNT(*) FROM chunks WHERE sensitive = 1").fetchone()[0]
 
     # Incremental as in-process: nothing to do, then one changed, one touched, one removed.
-    again = ingest([docs], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
+    again = ingest([docs], settings, embedder=FakeEmbedder())
     assert (again.added, again.updated, again.chunks) == (0, 0, 0)
     assert again.unchanged == local.added
     memo = docs / "memos" / "memo0.txt"
@@ -144,9 +144,9 @@ def test_ray_index_equals_in_process(tmp_path: Path, cluster: str, shared_fs: bo
     touched = docs / "memos" / "memo1.txt"
     os.utime(touched, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
     (docs / "memos" / "memo2.txt").unlink()
-    changed = ingest([docs], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
+    changed = ingest([docs], settings, embedder=FakeEmbedder())
     assert (changed.updated, changed.removed, changed.unchanged) == (1, 1, local.added - 2)
-    local2 = ingest([docs], _settings(tmp_path / "local"), embedder=FakeEmbedder())  # type: ignore[arg-type]
+    local2 = ingest([docs], _settings(tmp_path / "local"), embedder=FakeEmbedder())
     assert (local2.updated, local2.removed) == (1, 1)
     _assert_same(_index(tmp_path / "ray"), _index(tmp_path / "local"))
     with Store.open(tmp_path / "ray") as store:  # the touched file's new mtime is kept
@@ -159,13 +159,13 @@ def test_killed_embedder_actor_is_restarted(tmp_path: Path, cluster: str) -> Non
 
     docs = _docs(tmp_path)
     shutil.rmtree(docs / "bad")
-    reference = ingest([docs], _settings(tmp_path / "local"), embedder=FakeEmbedder())  # type: ignore[arg-type]
+    reference = ingest([docs], _settings(tmp_path / "local"), embedder=FakeEmbedder())
     settings = _settings(tmp_path / "ray", ray_address=cluster, batch_size=4)
     result: list[IngestReport | BaseException] = []
 
     def run() -> None:
         try:
-            result.append(ingest([docs], settings, embedder=SlowEmbedder()))  # type: ignore[arg-type]
+            result.append(ingest([docs], settings, embedder=SlowEmbedder()))
         except BaseException as exc:
             result.append(exc)
 
@@ -240,7 +240,7 @@ def test_without_ray_the_error_says_how_to_install(
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray → ImportError
     settings = _settings(tmp_path / "index", ray_address="local")
     with pytest.raises(ConfigError, match="needs Ray") as err:
-        ingest([SAMPLES], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
+        ingest([SAMPLES], settings, embedder=FakeEmbedder())
     assert "appliance[ray]" in str(err.value)
     assert not (tmp_path / "index").exists(), "nothing is created before Ray is there"
 
@@ -283,7 +283,7 @@ def test_bench_writer_rate_replays_an_index(tmp_path: Path) -> None:
     """The benchmark's writer-alone measure (no Ray needed): a positive rate, a whole index."""
     from bench.ray_bench import HashVectors, writer_rate
 
-    ingest([SAMPLES], _settings(tmp_path / "src"), embedder=FakeEmbedder())  # type: ignore[arg-type]
+    ingest([SAMPLES], _settings(tmp_path / "src"), embedder=FakeEmbedder())
     rate = writer_rate(tmp_path / "src", tmp_path / "dst", HashVectors(tmp_path, 16), 200)
     assert rate > 0
     with Store.open(tmp_path / "dst") as store:

@@ -78,7 +78,7 @@ def hybrid(
     monkeypatch.setenv("ANTHROPIC_API_KEY", fake_anthropic.api_key)
     egress.install()
     settings = _settings(tmp_path, fake_anthropic, "hybrid")
-    ingest([corpus], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
+    ingest([corpus], settings, embedder=FakeEmbedder())
     local = FakeBackend(["Answered on this machine."] * 20)
     yield _assistant(settings, local), local, fake_anthropic
     egress.uninstall()
@@ -161,7 +161,7 @@ def test_offline_mode_never_connects(
 ) -> None:  # fmt: skip
     monkeypatch.setenv("ANTHROPIC_API_KEY", fake_anthropic.api_key)
     settings = _settings(tmp_path, fake_anthropic, "offline")
-    ingest([corpus], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
+    ingest([corpus], settings, embedder=FakeEmbedder())
     local = FakeBackend(["Local."] * 5)
     assistant = _assistant(settings, local)
     for q in ("When is the herb garden watered?", "What grows in the raised beds?"):
@@ -215,7 +215,7 @@ def test_redaction_tier_sends_placeholders_and_restores_locally(
     monkeypatch.setenv("ANTHROPIC_API_KEY", fake_anthropic.api_key)
     settings = _settings(tmp_path, fake_anthropic, "hybrid")
     settings.privacy.redact = True
-    ingest([corpus], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
+    ingest([corpus], settings, embedder=FakeEmbedder())
     assistant = _assistant(settings, FakeBackend())
     fake_anthropic.reply = "Write to [EMAIL_1] about it."
     answer = assistant.ask("Is jane.doe@corp.example on the herb garden rota?")

@@ -54,7 +54,7 @@ def tui_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 def indexed(tmp_path: Path, docs: Path = SAMPLES, **overrides: Any) -> Settings:
     settings = tui_settings(tmp_path, **overrides)
-    ingest([docs], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=FakeEmbedder())
     return settings
 
 

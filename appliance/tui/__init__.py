@@ -9,15 +9,24 @@ model picker, confirmation, path prompt).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from appliance.config import Settings
 from appliance.tui.app import ChatApp
 
+if TYPE_CHECKING:
+    from appliance.assistant import Assistant
+    from appliance.embedding import TextEmbedder
+
 __all__ = ["ChatApp", "build_app"]
 
 
-def build_app(settings: Settings, assistant: Any = None, *, embedder: Any = None) -> ChatApp:
+def build_app(
+    settings: Settings,
+    assistant: Assistant | None = None,
+    *,
+    embedder: TextEmbedder | None = None,
+) -> ChatApp:
     """The chat app on ``settings``; a fresh ``Assistant`` unless one is given.
 
     ``embedder`` is shared by the assistant (when built here) and in-app ingest, so the
@@ -34,7 +43,7 @@ def build_app(settings: Settings, assistant: Any = None, *, embedder: Any = None
     return ChatApp(settings, assistant, embedder=embedder)
 
 
-def _default_embedder(settings: Settings) -> Any:
+def _default_embedder(settings: Settings) -> TextEmbedder | None:
     """The configured embedder (loaded lazily on first use), or None if it is not installed:
     the error then surfaces as a notification at the first question or ingest."""
     from appliance.embedding import Embedder

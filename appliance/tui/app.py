@@ -37,6 +37,7 @@ from appliance.answers import Answer
 from appliance.assistant import Assistant
 from appliance.config import Settings
 from appliance.conversations import Conversation, Conversations
+from appliance.embedding import TextEmbedder
 from appliance.errors import ApplianceError
 from appliance.ingest import IngestReport, Progress, ingest
 from appliance.prompting import Turn
@@ -89,7 +90,9 @@ class ChatApp(App[None]):
         Binding("f2", "pick_model", "Model"),
     ]
 
-    def __init__(self, settings: Settings, assistant: Assistant, *, embedder: Any = None) -> None:
+    def __init__(
+        self, settings: Settings, assistant: Assistant, *, embedder: TextEmbedder | None = None
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.assistant = assistant
