@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from appliance.answers import Answer, Citation
+from appliance.answers import Answer
 from appliance.audit import AuditLog
 from appliance.backends.base import Backend, Message
 from appliance.backends.sending import GatedSender
@@ -30,7 +30,7 @@ from appliance.prompting import NOT_FOUND, Turn, build_messages, standalone_quer
 from appliance.retrieve import Hit, Retriever
 from appliance.router import Decision, Router, request_strings
 
-__all__ = ["Assistant", "Citation"]  # Citation: tui/passages.py still imports it from here
+__all__ = ["Assistant"]
 log = logging.getLogger("appliance.assistant")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.assistant import Citation
+from appliance.answers import Citation
 from appliance.errors import ApplianceError
 from appliance.store import Store
 
