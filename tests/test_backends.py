@@ -233,6 +233,25 @@ def test_llama_model_errors(tmp_path: Path) -> None:
         LlamaOptions(n_ctxx=10)  # type: ignore[call-arg]
 
 
+def test_a_model_setting_names_one_gguf(tmp_path: Path) -> None:
+    from appliance.models import DEFAULT_GGUF, resolve_model
+
+    (tmp_path / "qwen.gguf").write_bytes(b"")
+    assert resolve_model(None, tmp_path) == tmp_path / "qwen.gguf"  # the only one
+    assert resolve_model("qwen", tmp_path) == tmp_path / "qwen.gguf"  # ".gguf" optional
+    (tmp_path / "llama.gguf").write_bytes(b"")
+    with pytest.raises(ModelError, match=r"several models .* llama\.gguf, qwen\.gguf"):
+        resolve_model(None, tmp_path)
+    (tmp_path / DEFAULT_GGUF).write_bytes(b"")
+    assert resolve_model(None, tmp_path) == tmp_path / DEFAULT_GGUF  # the bundled one wins
+    elsewhere = tmp_path / "sub" / "mistral.gguf"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(b"")
+    assert resolve_model(str(elsewhere), tmp_path / "sub" / "..") == elsewhere
+    with pytest.raises(ModelError, match="no model named mistral"):
+        resolve_model("mistral", tmp_path)  # a bare name is looked up in models_dir only
+
+
 @needs_model
 @pytest.mark.slow
 def test_llama_reports_a_damaged_model(tmp_path: Path) -> None:

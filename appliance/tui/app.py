@@ -68,7 +68,7 @@ HYBRID_WARNING = (
 
 def default_model_file(settings: Settings) -> str | None:
     """The GGUF file answers use when none is picked (None when there is none)."""
-    from appliance.backends.llama import resolve_model
+    from appliance.models import resolve_model
 
     try:
         return resolve_model(settings.llm.model, settings.models_dir).name
@@ -432,7 +432,7 @@ class ChatApp(App[None]):
 
     # -- model -------------------------------------------------------------------------------
     def action_pick_model(self) -> None:
-        from appliance.backends.gguf_info import list_models
+        from appliance.models import list_models
 
         try:
             models = list_models(self.settings.models_dir)
