@@ -27,12 +27,11 @@ from typing import TYPE_CHECKING, Literal
 from appliance.chunking import Chunk, Chunker
 from appliance.config import OcrSettings, Settings
 from appliance.context import ContextVectors, DocumentContext, document_title
-from appliance.crashpoints import crash_point
 from appliance.embedding import Embedder, TextEmbedder
 from appliance.errors import ConfigError, LoadError
 from appliance.loaders.base import Section
-from appliance.store import FileRecord, Store
-from appliance.vectors import VectorIndex
+from appliance.store import FileRecord
+from appliance.writer import Finished, IndexWriter
 
 if TYPE_CHECKING:
     from appliance.privacy import Verdict
@@ -254,44 +253,26 @@ def _produce(
 
 
 # -- the consumer ---------------------------------------------------------------------------------
-class _Writer:
-    """Embeds buffered chunks in batches and writes them; swaps finished files in."""
+class _Embedding:
+    """Embeds buffered chunks in batches and hands them to the writer; counts the report."""
 
     def __init__(
-        self, store: Store, embedder: TextEmbedder, batch_size: int, report: IngestReport
+        self, writer: IndexWriter, embedder: TextEmbedder, batch_size: int, report: IngestReport
     ) -> None:
-        self.store = store
+        self.writer = writer
         self.embedder = embedder
         self.batch_size = batch_size
         self.report = report
         self.buffer: list[tuple[int, Chunk]] = []  # (file id, chunk)
-        self.seq: dict[int, int] = {}
         self.ended: dict[int, tuple[_Begin, _End]] = {}
-        self.vindex: VectorIndex | None = None
-        self.embedder_recorded = False
         self.progress: ProgressFn | None = None
         self.contexts = ContextVectors(embedder)
 
-    def vectors(self) -> VectorIndex:
-        if self.vindex is None:
-            self.vindex, rebuilt = VectorIndex.load(self.store)
-            self.report.rebuilt_vectors |= rebuilt
-        return self.vindex
-
     def begin(self, msg: _Begin) -> int:
-        if not self.store.conn.in_transaction:
-            self.store.begin()
-        fid = self.store.begin_file(
-            msg.cand.path,
-            msg.cand.root,
-            msg.cand.relpath,
-            msg.kind,
-            msg.sha256,
-            msg.size,
-            msg.mtime_ns,
+        c = msg.cand
+        return self.writer.begin_file(
+            c.path, c.root, c.relpath, msg.kind, msg.sha256, msg.size, msg.mtime_ns
         )
-        self.seq[fid] = 0
-        return fid
 
     def add(self, fid: int, chunks: list[Chunk]) -> None:
         self.buffer.extend((fid, c) for c in chunks)
@@ -305,11 +286,7 @@ class _Writer:
 
     def fail(self, fid: int) -> None:
         self.buffer = [(f, c) for f, c in self.buffer if f != fid]
-        if not self.store.conn.in_transaction:
-            self.store.begin()
-        self.store.conn.execute("DELETE FROM chunks WHERE file_id = ?", (fid,))
-        self.store.conn.execute("DELETE FROM files WHERE id = ?", (fid,))
-        self.seq.pop(fid, None)
+        self.writer.discard_file(fid)
 
     def flush(self) -> None:
         if self.buffer:
@@ -317,57 +294,21 @@ class _Writer:
             vecs = self.embedder.encode(texts, batch_size=self.batch_size)
             contexts = [c.context for _, c in self.buffer]
             vecs = self.contexts.mix(vecs, contexts, batch_size=self.batch_size)
-            if not self.embedder_recorded:
-                if self.store.conn.in_transaction:
-                    self.store.commit()
-                self.store.record_embedder(self.embedder.model_id, int(vecs.shape[1]))
-                self.embedder_recorded = True
-            if not self.store.conn.in_transaction:
-                self.store.begin()
-            i = 0
-            while i < len(self.buffer):
-                fid = self.buffer[i][0]
-                j = i
-                while j < len(self.buffer) and self.buffer[j][0] == fid:
-                    j += 1
-                chunks = [c for _, c in self.buffer[i:j]]
-                self.store.add_chunks(fid, self.seq[fid], chunks, vecs[i:j])
-                self.seq[fid] += len(chunks)
-                i = j
-            crash_point("chunks-inserted")
+            self.writer.add_chunks(self.buffer, vecs)
             self.report.chunks += len(self.buffer)
             if self.progress:
                 self.progress(Progress("chunks", count=len(self.buffer)))
             self.buffer = []
         finished = list(self.ended.items())
-        if finished:
-            self.vectors()  # load before the swap is committed: it must reflect the old state
-        swaps: list[tuple[int, list[int]]] = []
-        for fid, (begin, end) in finished:
-            count = self.seq.pop(fid, 0)
-            sensitive = self.store.conn.execute(
-                "SELECT COUNT(*) FROM chunks WHERE file_id = ? AND sensitive = 1", (fid,)
-            ).fetchone()[0]
-            removed = self.store.finish_file(
-                fid, pages=end.pages, chunks=count, sensitive=sensitive, notes=end.notes
-            )
-            swaps.append((fid, removed))
+        self.ended.clear()
+        self.writer.commit(Finished(fid, end.pages, end.notes) for fid, (_, end) in finished)
+        for _, (begin, end) in finished:
             if begin.new:
                 self.report.added += 1
             else:
                 self.report.updated += 1
             self.report.pages += end.pages or 0
             self.report.notes += [(begin.cand.relpath, n) for n in end.notes]
-        self.ended.clear()
-        if self.store.conn.in_transaction:
-            self.store.commit()
-            crash_point("file-committed")
-        if swaps:
-            vindex = self.vectors()
-            for fid, removed in swaps:
-                vindex.remove(removed)
-                vindex.add(*self.store.file_vectors(fid))
-            vindex.generation = self.store.generation
         if self.progress:
             for _, (begin, _end) in finished:
                 self.progress(Progress("file", path=begin.cand.relpath, status="ok"))
@@ -398,16 +339,19 @@ def ingest(
     if labeler is None:
         labeler = default_labeler(settings)
 
-    store = Store.open(settings.index_dir, embedding_model=embedder.model_id, create=True)
     try:
-        store.lock()
-        store.sweep_pending()
-        known = store.files()
+        writer = IndexWriter.open(settings.index_dir, embedder.model_id)
+    except BaseException:
+        if remote is not None:
+            remote.close()
+        raise
+    try:
+        known = writer.files()
         if remote is None:
-            writer = _Writer(store, embedder, settings.ingest.batch_size, report)
+            embedding = _Embedding(writer, embedder, settings.ingest.batch_size, report)
         else:  # connect, start the embedder actors: the writer embeds through them
-            writer = _Writer(store, *remote.start(), report)
-        writer.progress = progress
+            embedding = _Embedding(writer, *remote.start(), report)
+        embedding.progress = progress
         ing = settings.ingest
 
         def make_chunker() -> Chunker:
@@ -441,66 +385,39 @@ def ingest(
                     if progress:
                         progress(Progress("file", path=msg.cand.relpath, status="unchanged"))
                 elif isinstance(msg, _Begin):
-                    current = (writer.begin(msg), msg)
+                    current = (embedding.begin(msg), msg)
                 elif isinstance(msg, _Chunks):
                     assert current is not None
-                    writer.add(current[0], msg.chunks)
+                    embedding.add(current[0], msg.chunks)
                 elif isinstance(msg, _End):
                     assert current is not None
-                    writer.end(current[0], current[1], msg)
+                    embedding.end(current[0], current[1], msg)
                     current = None
                 elif isinstance(msg, Progress):
                     if progress:
                         progress(msg)
                 elif isinstance(msg, _Fail):
                     if current is not None:
-                        writer.fail(current[0])
+                        embedding.fail(current[0])
                         current = None
                     report.failed.append(Failure(msg.cand.relpath, msg.reason))
                     if progress:
                         progress(Progress("file", path=msg.cand.relpath, status="failed"))
-            writer.flush()
+            embedding.flush()
         except BaseException:
             cancel.set()
             _drain(q, producer)
-            store.rollback()
+            writer.rollback()
             raise
         producer.join()
 
         # Vanished files, remembered mtimes, roots: one last transaction.
         if not cancel.is_set():
-            scanned = {c.path for c in cands}
-            vanished = [p for root in roots for p in store.files(root) if p not in scanned]
-            if vanished:
-                writer.vectors()
-            removed_ids: list[int] = []
-            store.begin()
-            for root in roots:
-                store.add_root(root)
-            for path in vanished:
-                removed_ids += store.remove_file(path)
-                report.removed += 1
-            for path, mtime in touched:
-                store.touch_file(path, mtime)
-            store.set_meta("last_ingest", time.time())
-            store.commit()
-            if report.removed:
-                vindex = writer.vectors()
-                vindex.remove(removed_ids)
-                vindex.generation = store.generation
-        if writer.vindex is not None and writer.vindex.dirty:
-            crash_point("before-vectors-save")
-            writer.vindex.save(store)
-        elif store.dimension is not None and not VectorIndex.intact(store):
-            # A crash left the vector file behind SQLite, or it is damaged (readers only rebuild
-            # it in memory): repair it now, under the writer lock.
-            vindex, rebuilt = VectorIndex.load(store)
-            vindex.save(store)
-            report.rebuilt_vectors |= rebuilt
-        # Removed text must not survive in the files: merge FTS5, truncate the WAL.
-        store.purge_removed()
+            report.removed += writer.remove_vanished(roots, {c.path for c in cands}, touched)
+        writer.save()
+        report.rebuilt_vectors |= writer.rebuilt_vectors
     finally:
-        store.close()
+        writer.close()
         if remote is not None:
             remote.close()
     report.seconds = time.perf_counter() - t0

@@ -16,8 +16,9 @@ ingest PATH --ray ADDRESS``). Only two stages change place:
 
 Everything else is the in-process code: this process scans, skips unchanged files (size and
 mtime here; content hash on the worker), and is the only writer of SQLite and FAISS, through
-the same ``_Writer``. A file is committed only when all its chunks are back, so a killed driver
-leaves what ``appliance.store`` guarantees after any crash, and the rerun finishes the job.
+the same ``IndexWriter``. A file is committed only when all its chunks are back, so a killed
+driver leaves what ``appliance.store`` guarantees after any crash, and the rerun finishes the
+job.
 
 How documents travel: by default this process reads each file and its bytes go through Ray's
 object store to a worker, which parses a private temporary copy (no shared storage needed;

@@ -397,11 +397,10 @@ class Store:
         """Delete half-written files left by a crash; returns how many."""
         ids = [r[0] for r in self.conn.execute("SELECT id FROM files WHERE status = 'pending'")]
         if ids:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.begin()
             for fid in ids:
-                self.conn.execute("DELETE FROM chunks WHERE file_id = ?", (fid,))
-                self.conn.execute("DELETE FROM files WHERE id = ?", (fid,))
-            self.conn.execute("COMMIT")
+                self.delete_file(fid)
+            self.commit()
         return len(ids)
 
     # -- reading -----------------------------------------------------------------------------
@@ -639,23 +638,26 @@ class Store:
             )
 
     def finish_file(
-        self, file_id: int, *, pages: int | None, chunks: int, sensitive: int, notes: list[str]
+        self, file_id: int, *, pages: int | None, chunks: int, notes: list[str]
     ) -> list[int]:
         """Swap the pending version in; returns chunk ids of the version it replaced.
 
-        Must run inside a transaction (``begin``/``commit``) with the chunk inserts.
+        Must run inside a transaction (``begin``/``commit``) with the chunk inserts; the writer
+        bumps the generation in the same transaction (``appliance.writer``).
         """
         path = self.conn.execute("SELECT path FROM files WHERE id = ?", (file_id,)).fetchone()[0]
         old = self.conn.execute(
             "SELECT id FROM files WHERE path = ? AND status = 'ok'", (path,)
         ).fetchone()
-        removed = self._delete_file(old[0]) if old else []
+        removed = self.delete_file(old[0]) if old else []
+        sensitive = self.conn.execute(
+            "SELECT COUNT(*) FROM chunks WHERE file_id = ? AND sensitive = 1", (file_id,)
+        ).fetchone()[0]
         self.conn.execute(
             "UPDATE files SET status = 'ok', pages = ?, chunks = ?, sensitive_chunks = ?, "
             "notes = ?, ingested_at = ? WHERE id = ?",
             (pages, chunks, sensitive, json.dumps(notes) if notes else None, time.time(), file_id),
         )
-        self._bump()
         return removed
 
     def remove_file(self, path: str) -> list[int]:
@@ -665,9 +667,7 @@ class Store:
         ).fetchone()
         if not row:
             return []
-        removed = self._delete_file(row[0])
-        self._bump()
-        return removed
+        return self.delete_file(row[0])
 
     def touch_file(self, path: str, mtime_ns: int) -> None:
         """Same content, new mtime: remember it so the next run does not hash it again."""
@@ -675,7 +675,9 @@ class Store:
             "UPDATE files SET mtime_ns = ? WHERE path = ? AND status = 'ok'", (mtime_ns, path)
         )
 
-    def _delete_file(self, file_id: int) -> list[int]:
+    def delete_file(self, file_id: int) -> list[int]:
+        """Delete a file row (any status) and its chunks (inside a transaction); returns the
+        chunk ids."""
         ids = [
             r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE file_id = ?", (file_id,))
         ]
@@ -683,8 +685,14 @@ class Store:
         self.conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
         return ids
 
-    def _bump(self) -> None:
+    def bump_generation(self) -> None:
+        """Count one more change of the set of complete files (inside the change's transaction):
+        the vector file records the generation it reflects."""
         self.set_meta("generation", self.generation + 1)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
 
     def begin(self) -> None:
         self.conn.execute("BEGIN IMMEDIATE")

@@ -83,8 +83,9 @@ def _ingest(docs: Path, index: Path, embedder: Any, **ray: Any) -> IngestReport:
 def writer_rate(src: Path, dst: Path, embedder: HashVectors, min_chunks: int = 3000) -> float:
     """Chunks/s of the ingest writer alone, replaying the chunks stored in ``src``."""
     from appliance.chunking import Chunk
-    from appliance.ingest import Candidate, _Begin, _End, _Writer
+    from appliance.ingest import Candidate, _Begin, _Embedding, _End
     from appliance.store import Store
+    from appliance.writer import IndexWriter
 
     with Store.open(src) as store:
         files = store.conn.execute("SELECT id, relpath, kind, sha256, size, pages FROM files")
@@ -98,10 +99,8 @@ def writer_rate(src: Path, dst: Path, embedder: HashVectors, min_chunks: int = 3
             chunks.setdefault(fid, []).append(chunk)
     total = sum(len(c) for c in chunks.values())
     rounds = max(1, -(-min_chunks // max(1, total)))
-    store = Store.open(dst, embedding_model=embedder.model_id, create=True)
-    try:
-        store.lock()
-        writer = _Writer(store, embedder, 32, IngestReport())
+    with IndexWriter.open(dst, embedder.model_id) as index:
+        writer = _Embedding(index, embedder, 32, IngestReport())
         t = time.perf_counter()
         for r in range(rounds):
             for fid, rel, kind, sha, size, pages in meta:
@@ -111,10 +110,8 @@ def writer_rate(src: Path, dst: Path, embedder: HashVectors, min_chunks: int = 3
                 writer.add(new, chunks.get(fid, []))
                 writer.end(new, begin, _End(pages, []))
         writer.flush()
-        writer.vectors().save(store)
+        index.save()
         seconds = time.perf_counter() - t
-    finally:
-        store.close()
     return rounds * total / seconds
 
 

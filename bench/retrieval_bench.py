@@ -1,9 +1,9 @@
 """Retrieval latency at 10k and 100k chunks: hybrid, and dense-only / lexical-only beside it.
 
-Indexes are built without the embedder, straight through ``appliance.store.Store``: synthetic
-chunk texts (Zipf-distributed words, about 150 each, see ``bench.corpus``) with random unit
-vectors (float32, 384 dimensions), a thousand chunks per file, then ``VectorIndex.load``
-builds and saves the FAISS file. Searches go through the real ``Retriever`` with the real
+Indexes are built without the embedder, straight through ``appliance.writer.IndexWriter``:
+synthetic chunk texts (Zipf-distributed words, about 150 each, see ``bench.corpus``) with random
+unit vectors (float32, 384 dimensions), a thousand chunks per file; the writer saves the FAISS
+file. Searches go through the real ``Retriever`` with the real
 embedder, so the query embedding is part of each latency: ``search(query, 5)`` over about a
 hundred natural-language questions, after a warm-up, reporting p50 and p95 in milliseconds,
 with the two pieces of dense search (query embedding, FAISS) timed on their own.
@@ -34,7 +34,7 @@ from appliance.config import load_settings
 from appliance.embedding import DEFAULT_MODEL_ID
 from appliance.retrieve import Method, Retriever, fts_query
 from appliance.store import Store
-from appliance.vectors import VectorIndex
+from appliance.writer import Finished, IndexWriter
 from bench.corpus import queries, synthetic_chunks
 from bench.report import Grid, SectionResult, Stopwatch, median, percentile
 
@@ -47,10 +47,7 @@ def build_index(index_dir: Path, chunks: int, *, per_file: int = 1000, seed: int
     """Write a synthetic index of ``chunks`` chunks (``per_file`` per file) and its FAISS file."""
     rng = np.random.default_rng(seed)
     texts = synthetic_chunks(chunks, seed=seed)
-    store = Store.open(index_dir, create=True)
-    try:
-        store.lock()  # the writer: only it may save the vector file
-        store.record_embedder(DEFAULT_MODEL_ID, DIM)
+    with IndexWriter.open(index_dir, DEFAULT_MODEL_ID) as writer:
         for first in range(0, chunks, per_file):
             n = min(per_file, chunks - first)
             vecs = rng.standard_normal((n, DIM), dtype=np.float32)
@@ -63,16 +60,12 @@ def build_index(index_dir: Path, chunks: int, *, per_file: int = 1000, seed: int
                 pos += len(text) + 2
             relpath = f"file_{first // per_file:05d}.txt"
             sha = hashlib.sha256(relpath.encode()).hexdigest()
-            store.begin()
-            fid = store.begin_file(
+            fid = writer.begin_file(
                 f"/synthetic/{relpath}", "/synthetic", relpath, "text", sha, pos, 0
             )
-            store.add_chunks(fid, 0, items, vecs)
-            store.finish_file(fid, pages=None, chunks=n, sensitive=0, notes=[])
-            store.commit()
-        VectorIndex.load(store)[0].save(store)
-    finally:
-        store.close()
+            writer.add_chunks([(fid, c) for c in items], vecs)
+            writer.commit([Finished(fid, None, [])])
+        writer.save()
 
 
 # -- alternatives (prototypes; appliance.retrieve is not changed) ------------------------------
