@@ -103,7 +103,7 @@ def _index(settings: Settings) -> Check:
         return Check("index", True, f"no index yet in {settings.index_dir} (run `make ingest`)")
     with Store.open(settings.index_dir, embedding_model=model_id) as store:
         stats = store.stats()
-        problem = VectorIndex.problem(store) if stats["chunks"] else None
+        problem = VectorIndex.problem(store)
     detail = f"{stats['files']} files, {stats['chunks']} chunks"
     if problem is not None:
         return Check(

@@ -197,7 +197,7 @@ class Retriever:
             # under the writer lock, rewrites it.
             self._vectors, problem = VectorIndex.load_checked(self.store)
             self._vectors_generation = gen
-            if problem is not None and self.store.dimension is not None:
+            if problem is not None:
                 self._warn_vectors(problem)
         return self._vectors
 

@@ -63,16 +63,25 @@ class VectorIndex:
     @classmethod
     def load_checked(cls, store: Store) -> tuple[VectorIndex, str | None]:
         """Like ``load``; the second value says why it was rebuilt (``MISSING``, ``DAMAGED``,
-        ``BEHIND``), None when the file was used."""
+        ``BEHIND``), None when the file was used or the index has no vectors yet."""
         loaded, problem = cls._read(store.index_dir / FILE_NAME, store)
         if loaded is not None:
             return loaded, None
-        return cls.rebuild(store), problem
+        return cls.rebuild(store), problem if _has_vectors(store) else None
 
     @classmethod
     def problem(cls, store: Store) -> str | None:
-        """Why the file cannot be used as it is (None when it is intact and in step)."""
+        """Why the file cannot be used as it is (``MISSING``, ``DAMAGED``, ``BEHIND``); None
+        when it is intact and in step, or when the index has no vectors yet."""
+        if not _has_vectors(store):
+            return None
         return cls._read(store.index_dir / FILE_NAME, store)[1]
+
+    @classmethod
+    def needs_repair(cls, store: Store) -> bool:
+        """Whether the writer must rewrite the file: the index has vectors and the file is not
+        ``intact`` (missing, damaged, behind, or written before the checksum)."""
+        return _has_vectors(store) and not cls.intact(store)
 
     @classmethod
     def _read(cls, path: Path, store: Store) -> tuple[VectorIndex | None, str | None]:
@@ -84,7 +93,7 @@ class VectorIndex:
                 if header is None:
                     return None, DAMAGED
                 generation, ntotal, crc, offset = header
-                if generation != store.generation or ntotal != store.count_ok_chunks():
+                if not _in_step(store, generation, ntotal):
                     return None, BEHIND
                 fh.seek(0)
                 data = fh.read()
@@ -115,7 +124,7 @@ class VectorIndex:
         if header is None:
             return False
         generation, ntotal, _, _ = header
-        return generation == store.generation and ntotal == store.count_ok_chunks()
+        return _in_step(store, generation, ntotal)
 
     @staticmethod
     def intact(store: Store) -> bool:
@@ -131,11 +140,7 @@ class VectorIndex:
         if header is None or header[2] is None:
             return False
         generation, ntotal, crc, offset = header
-        return (
-            generation == store.generation
-            and ntotal == store.count_ok_chunks()
-            and zlib.crc32(memoryview(data)[offset:]) == crc
-        )
+        return _in_step(store, generation, ntotal) and zlib.crc32(memoryview(data)[offset:]) == crc
 
     @classmethod
     def empty(cls, dimension: int, generation: int = 0) -> VectorIndex:
@@ -212,6 +217,18 @@ class VectorIndex:
             params.sel = sel
             scores, ids = self.index.search(q, min(k, len(allowed)), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+
+def _in_step(store: Store, generation: int, ntotal: int) -> bool:
+    """The one rule for a vector file being in step with SQLite: it reflects the store's current
+    generation and holds one vector per chunk of its complete files."""
+    return generation == store.generation and ntotal == store.count_ok_chunks()
+
+
+def _has_vectors(store: Store) -> bool:
+    """Whether the index should have a vector file: some vectors were ever written (their
+    embedder and dimension are recorded). Before that, a missing file is no problem."""
+    return store.dimension is not None
 
 
 def _parse_header(data: bytes) -> tuple[int, int, int | None, int] | None:

@@ -191,7 +191,7 @@ class IndexWriter:
         if self._vectors is not None and self._vectors.dirty:
             crash_point("before-vectors-save")
             self._vectors.save(self.store)
-        elif self.store.dimension is not None and not VectorIndex.intact(self.store):
+        elif VectorIndex.needs_repair(self.store):
             # Readers only rebuild it in memory: the writer repairs it, under the lock.
             vindex, rebuilt = VectorIndex.load(self.store)
             vindex.save(self.store)
