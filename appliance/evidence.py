@@ -121,8 +121,9 @@ class _Candidate:
 def select_evidence(question: str, passages: Sequence[Hit], limit: int = LIMIT) -> list[Evidence]:
     """The ``limit`` sentences of ``passages`` that best answer ``question``, best first.
 
-    >>> hit = Hit(1, "lease.pdf", "/d/lease.pdf", 2, 100, 160, "3. Rent\\nThe annual "
-    ...           "rent is £58,500. The first payment is due in March.", 0.5)
+    >>> from appliance.store import ChunkRecord
+    >>> text = "3. Rent\\nThe annual rent is £58,500. The first payment is due in March."
+    >>> hit = Hit(ChunkRecord(1, "lease.pdf", "/d/lease.pdf", 2, 100, 160, text), 0.5)
     >>> [(e.text, e.start, e.end) for e in select_evidence("What is the annual rent?", [hit])]
     [('The annual rent is £58,500.', 108, 135)]
     """

@@ -115,26 +115,57 @@ def expand_query(text: str) -> str:
 
 @dataclass
 class Hit:
-    chunk_id: int
-    file: str
-    path: str
-    page: int | None
-    start: int
-    end: int
-    text: str
+    """A retrieved chunk: its stored ``record`` and how it scored (fused, and per method)."""
+
+    record: ChunkRecord
     score: float
     dense: float | None = None
     lexical: float | None = None
     dense_rank: int | None = None
     lexical_rank: int | None = None
     rerank: float | None = None
-    sensitive: bool = False
-    detectors: dict[str, int] | None = None
+
+    # The record's fields, read through (a hit is its chunk).
+    @property
+    def chunk_id(self) -> int:
+        return self.record.id
+
+    @property
+    def file(self) -> str:
+        return self.record.file
+
+    @property
+    def path(self) -> str:
+        return self.record.path
+
+    @property
+    def page(self) -> int | None:
+        return self.record.page
+
+    @property
+    def start(self) -> int:
+        return self.record.start
+
+    @property
+    def end(self) -> int:
+        return self.record.end
+
+    @property
+    def text(self) -> str:
+        return self.record.text
+
+    @property
+    def sensitive(self) -> bool:
+        return self.record.sensitive
+
+    @property
+    def detectors(self) -> dict[str, int]:
+        return self.record.detectors
 
     @property
     def where(self) -> str:
         """``contracts/lease.pdf p.3`` or ``notes.md``."""
-        return f"{self.file} p.{self.page}" if self.page is not None else self.file
+        return self.record.where
 
 
 def fts_query(text: str, max_terms: int = 32) -> str | None:
@@ -487,18 +518,10 @@ def _hit(
     lexical: tuple[int, float] | None,
 ) -> Hit:
     return Hit(
-        chunk_id=rec.id,
-        file=rec.file,
-        path=rec.path,
-        page=rec.page,
-        start=rec.start,
-        end=rec.end,
-        text=rec.text,
-        score=score,
+        rec,
+        score,
         dense=dense[1] if dense else None,
         dense_rank=dense[0] if dense else None,
         lexical=lexical[1] if lexical else None,
         lexical_rank=lexical[0] if lexical else None,
-        sensitive=rec.sensitive,
-        detectors=rec.detectors,
     )

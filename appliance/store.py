@@ -44,7 +44,7 @@ import sqlite3
 import stat
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,13 @@ class FileRecord:
 
 @dataclass(frozen=True)
 class ChunkRecord:
+    """One stored chunk as readers see it: where it is and what it says. Composed, not copied,
+    by the types that add to it (``retrieve.Hit`` adds scores).
+
+    >>> ChunkRecord(7, "lease.pdf", "/docs/lease.pdf", 3, 120, 180, "The rent is ...").where
+    'lease.pdf p.3'
+    """
+
     id: int
     file: str
     """Path relative to the ingested root, as shown to the user."""
@@ -155,12 +162,19 @@ class ChunkRecord:
     page: int | None
     start: int
     end: int
+    """Character span of ``text`` in its page (or its file, when it has no pages)."""
     text: str
-    sensitive: bool
-    detectors: dict[str, int]
+    sensitive: bool = False
+    detectors: dict[str, int] = field(default_factory=dict)
+    """Why it is sensitive: detector name -> findings."""
     file_id: int = 0
     ocr: float | None = None
     """Mean OCR confidence of the page this text was read from by OCR; None: a text layer."""
+
+    @property
+    def where(self) -> str:
+        """``contracts/lease.pdf p.3`` or ``notes.md``."""
+        return f"{self.file} p.{self.page}" if self.page is not None else self.file
 
 
 class Store:

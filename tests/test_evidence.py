@@ -19,12 +19,13 @@ from appliance.config import load_settings
 from appliance.evidence import select_evidence
 from appliance.ingest import ingest
 from appliance.retrieve import Hit
+from appliance.store import ChunkRecord
 
 from .conftest import ROOT, SAMPLES, FakeEmbedder
 
 
 def _hit(text: str, *, start: int = 0, file: str = "doc.pdf", page: int | None = 1) -> Hit:
-    return Hit(1, file, f"/docs/{file}", page, start, start + len(text), text, 0.5)
+    return Hit(ChunkRecord(1, file, f"/docs/{file}", page, start, start + len(text), text), 0.5)
 
 
 LEASE = _hit(
