@@ -142,16 +142,11 @@ class StatementPages:
         gen = self.store.generation
         if self._by_kind is None or self._by_kind[0] != gen:
             found: dict[Statement, set[int]] = {k: set() for k in TITLES}
-            if self.store.schema >= 2:
-                # Only contexts with a headings line can title a statement.
-                rows = self.store.conn.execute(
-                    "SELECT c.id, c.context FROM chunks c JOIN files f ON f.id = c.file_id "
-                    "WHERE f.status = 'ok' AND instr(c.context, char(10)) > 0"
-                )
-                for cid, context in rows:
-                    for k in TITLES:
-                        if titles_statement(context, (k,)):
-                            found[k].add(int(cid))
+            # Only contexts with a headings line can title a statement.
+            for cid, context in self.store.headed_contexts():
+                for k in TITLES:
+                    if titles_statement(context, (k,)):
+                        found[k].add(cid)
             self._by_kind = (gen, found)
             self._vectors.clear()
         return self._by_kind[1][kind]
@@ -160,14 +155,7 @@ class StatementPages:
         """Cosine similarity of the (expanded) question to each chunk's stored vector."""
         from appliance.retrieve import expand_query
 
-        missing = [c for c in ids if c not in self._vectors]
-        for i in range(0, len(missing), 500):
-            part = missing[i : i + 500]
-            marks = ",".join("?" * len(part))
-            for cid, blob in self.store.conn.execute(
-                f"SELECT id, embedding FROM chunks WHERE id IN ({marks})", part
-            ):
-                self._vectors[int(cid)] = np.frombuffer(blob, dtype=np.float32)
+        self._vectors.update(self.store.chunk_vectors(c for c in ids if c not in self._vectors))
         have = [c for c in ids if c in self._vectors]
         if not have:
             return {}

@@ -495,6 +495,31 @@ class Store:
         )
         return {r[0]: r[1] + "\n" + (r[2] or "").split("\n", 1)[0] for r in rows}
 
+    def headed_contexts(self) -> Iterator[tuple[int, str]]:
+        """(chunk id, context) of the chunks of complete files whose context has a headings
+        line (a second line under the document line); none on a schema-1 index."""
+        if self.schema < 2:
+            return
+        rows = self.conn.execute(
+            "SELECT c.id, c.context FROM chunks c JOIN files f ON f.id = c.file_id "
+            "WHERE f.status = 'ok' AND instr(c.context, char(10)) > 0"
+        )
+        for cid, context in rows:
+            yield int(cid), str(context)
+
+    def chunk_vectors(self, ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """The stored vectors of those of ``ids`` that exist."""
+        ids = list(ids)
+        out: dict[int, np.ndarray] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for cid, blob in self.conn.execute(
+                f"SELECT id, embedding FROM chunks WHERE id IN ({marks})", part
+            ):
+                out[int(cid)] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
     def file_chunk_ids(self, file_ids: Iterable[int]) -> set[int]:
         """Ids of every chunk of these files."""
         ids = list(file_ids)

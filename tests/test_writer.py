@@ -138,6 +138,10 @@ def test_read_api(tmp_path: Path) -> None:
         assert chunks == [("The rent is due.", 0, 16)] and page_end == 28
         assert store.page_chunks("/docs/contracts/lease.txt", 2, 0, 5) == ([], None)
 
+        vectors = store.chunk_vectors([*ids, 999])
+        assert set(vectors) == ids and np.array_equal(vectors[min(ids)], _unit(0))
+        assert list(store.headed_contexts()) == []  # no headings line in these contexts
+
         vindex, problem = VectorIndex.load_checked(store)
         assert problem is None
         assert [c for c, _ in vindex.search(_unit(3), 1)] == list(store.chunk_ids_matching("*.md"))
