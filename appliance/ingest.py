@@ -1,4 +1,4 @@
-"""Offline ingestion: scan → skip unchanged → load → chunk → label → embed → store.
+"""Offline ingestion: scan → skip unchanged → load → chunk → label → embed → the index writer.
 
 ``ingest(paths, settings)`` is the library entry point used by the CLI and the TUI. Parsing
 and chunking run in a producer thread while the main thread embeds in batches (torch releases
@@ -6,7 +6,8 @@ the GIL), so parsing overlaps embedding. Files are compared by size and mtime fi
 content hash, so an unchanged folder is re-checked without reading or embedding anything (and
 without importing torch). Files that vanished from an ingested folder are removed. One bad
 file is reported with a one-line reason and skipped; it never stops the run or touches what is
-already indexed. See ``appliance.store`` for how a crash at any point stays consistent. With
+already indexed. Writing is ``appliance.writer``'s (transactions, swaps, the vector file); see
+``appliance.store`` for how a crash at any point stays consistent. With
 ``ingest.ray_address`` set, parsing and embedding run on a Ray cluster and this process stays
 the only writer (``appliance.ingest_ray``).
 """

@@ -3,7 +3,10 @@
 ``index/index.sqlite`` holds the ingested files (path, content hash, size, mtime), their chunks
 (text, page, character span, sensitivity label, embedding vector as a float32 blob) and an FTS5
 table over chunk text for lexical search. ``appliance.vectors`` keeps the FAISS index derived
-from it.
+from it. All the SQL is here: readers get what they need through ``Store`` (chunk records,
+path-filtered chunk ids, bm25 top hits, a page's chunks, stored vectors), and the write
+statements are run by ``appliance.writer.IndexWriter``, which owns their order, the
+transactions, the generation and the vector file.
 
 Crash safety: a file's new chunks are written under a ``pending`` file row, committed as they
 come; only when the file is complete does one transaction swap it in (delete the old version,
