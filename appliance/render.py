@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from appliance.audit import VerifyResult
     from appliance.conversations import Summary
     from appliance.doctor import Check
+    from appliance.privacy.evaluate import Score
     from appliance.results import IndexStatus, ModelList
 
 out = Console(highlight=False, soft_wrap=True)
@@ -226,14 +227,11 @@ def print_eval(result: dict[str, Any]) -> None:
         out.print(f"answer sentences backed by their sources: {result['supported_rate']:.2f}")
 
 
-def print_privacy_eval(result: dict[str, Any]) -> None:
-    out.print(
-        f"{result['items']} texts · precision {result['precision']:.3f} · "
-        f"recall {result['recall']:.3f}"
-    )
-    for text in result.get("false_negatives", []):
+def print_privacy_eval(score: Score) -> None:
+    out.print(f"{score.items} texts · precision {score.precision:.3f} · recall {score.recall:.3f}")
+    for text in score.false_negatives:
         out.print(f"[red]missed[/] {escape(clean(text[:100]))}")
-    for text in result.get("false_positives", []):
+    for text in score.false_positives:
         out.print(f"[yellow]false alarm[/] {escape(clean(text[:100]))}")
 
 

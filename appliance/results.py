@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from appliance.conversations import Summary
     from appliance.doctor import Check
     from appliance.ingest import IngestReport
+    from appliance.privacy.evaluate import Score
 
 
 class Result(Protocol):
@@ -233,10 +234,10 @@ class EvalReport(_Result):
 class PrivacyReport(_Result):
     """``appliance.privacy.evaluate``'s precision, recall and misjudged texts."""
 
-    result: dict[str, Any] = field(default_factory=dict)
+    result: Score
 
     def to_json(self) -> dict[str, Any]:
-        return self.result
+        return self.result.to_json()
 
     def render(self) -> None:
         from appliance.render import print_privacy_eval

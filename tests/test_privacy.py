@@ -553,12 +553,12 @@ def test_path_rules_first_match_wins_and_bad_globs_are_rejected() -> None:
 # ------------------------------------------------------------------------------ evaluation
 def test_shipped_set_recall_and_precision(detector: Detector) -> None:
     result = evaluate(DEFAULT_SET, detector)
-    assert result["items"] >= 220
-    assert result["false_negatives"] == []
-    assert result["recall"] == 1.0
-    assert result["precision"] >= 0.95, result["false_positives"]
+    assert result.items >= 220
+    assert result.false_negatives == []
+    assert result.recall == 1.0
+    assert result.precision >= 0.95, result.false_positives
     positives = sum(sensitive for _, sensitive in load_items(DEFAULT_SET))
-    assert 0.4 <= positives / result["items"] <= 0.6
+    assert 0.4 <= positives / result.items <= 0.6
 
 
 def test_shipped_set_covers_every_detector(detector: Detector) -> None:
@@ -583,10 +583,10 @@ def test_evaluate_counts(tmp_path: Path, detector: Detector) -> None:
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n", encoding="utf-8")
     result = evaluate(path, detector)
-    assert result["items"] == 4
-    assert result["precision"] == 0.5 and result["recall"] == 0.5
-    assert result["false_negatives"] == ["John is sad"]
-    assert result["false_positives"] == ["call (415) 867-2345"]
+    assert result.items == 4
+    assert result.precision == 0.5 and result.recall == 0.5
+    assert result.false_negatives == ["John is sad"]
+    assert result.false_positives == ["call (415) 867-2345"]
 
 
 @pytest.mark.parametrize(

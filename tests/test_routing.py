@@ -234,8 +234,8 @@ def test_shipped_labelled_set_has_full_recall() -> None:
     path = Path(__file__).parent.parent / "appliance" / "data" / "privacy_eval.jsonl"
     assert sum(1 for _ in path.open()) >= 200
     result = evaluate(path, Detector())
-    assert result["recall"] == 1.0
-    assert result["precision"] >= 0.95
+    assert result.recall == 1.0
+    assert result.precision >= 0.95
 
 
 def test_offline_cli_never_imports_the_sdk(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,26 @@ def _item(obj: dict[str, Any]) -> tuple[str, bool]:
     return text, sensitive
 
 
-def evaluate(path: Path, detector: Detector) -> dict[str, Any]:
-    """Precision and recall of ``detector`` on the labelled set at ``path``.
+@dataclass(frozen=True)
+class Score:
+    """How the detectors did on a labelled set. A ratio with nothing to divide by is 1.0 (no
+    positives predicted: no false alarm)."""
 
-    Returns ``items``, ``precision``, ``recall``, the counts ``true_positives``,
-    ``false_positives``/``false_negatives`` as lists of the texts concerned. A ratio with
-    nothing to divide by is 1.0 (no positives predicted: no false alarm).
-    """
+    items: int
+    precision: float
+    recall: float
+    true_positives: int
+    false_positives: list[str]
+    """The texts flagged that are labelled not sensitive."""
+    false_negatives: list[str]
+    """The texts labelled sensitive that nothing flagged."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate(path: Path, detector: Detector) -> Score:
+    """Precision and recall of ``detector`` on the labelled set at ``path``."""
     tp, false_pos, false_neg = 0, [], []
     items = load_items(path)
     for text, sensitive in items:
@@ -53,14 +67,14 @@ def evaluate(path: Path, detector: Detector) -> dict[str, Any]:
             false_pos.append(text)
         elif sensitive:
             false_neg.append(text)
-    return {
-        "items": len(items),
-        "precision": tp / (tp + len(false_pos)) if tp + len(false_pos) else 1.0,
-        "recall": tp / (tp + len(false_neg)) if tp + len(false_neg) else 1.0,
-        "true_positives": tp,
-        "false_positives": false_pos,
-        "false_negatives": false_neg,
-    }
+    return Score(
+        items=len(items),
+        precision=tp / (tp + len(false_pos)) if tp + len(false_pos) else 1.0,
+        recall=tp / (tp + len(false_neg)) if tp + len(false_neg) else 1.0,
+        true_positives=tp,
+        false_positives=false_pos,
+        false_negatives=false_neg,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,5 +85,5 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     return 0
