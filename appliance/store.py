@@ -313,10 +313,10 @@ class Store:
             )
         self.check_embedder(model_id)
         if stored is None:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.begin()
             self.set_meta("embedding_model", model_id)
             self.set_meta("dimension", dimension)
-            self.conn.execute("COMMIT")
+            self.commit()
 
     @property
     def generation(self) -> int:
@@ -737,6 +737,10 @@ class Store:
         return self.conn.in_transaction
 
     def begin(self) -> None:
+        """Start a write transaction; only the writer, holding the lock, may (readers never
+        write)."""
+        if not self.locked:
+            raise RuntimeError("writing to the index needs the writer lock (appliance.writer)")
         self.conn.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:

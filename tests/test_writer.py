@@ -69,6 +69,8 @@ def test_a_second_writer_is_refused(tmp_path: Path) -> None:
     with IndexWriter.open(tmp_path, MODEL), pytest.raises(IndexError_, match="another ingest"):
         IndexWriter.open(tmp_path, MODEL)
     IndexWriter.open(tmp_path, MODEL).close()  # released on close
+    with Store.open(tmp_path) as reader, pytest.raises(RuntimeError, match="writer lock"):
+        reader.begin()  # a reader never writes
 
 
 def test_discarded_and_uncommitted_files_leave_nothing(tmp_path: Path) -> None:
