@@ -74,11 +74,9 @@ class Assistant:
 
                 allow_server(self.cloud_base_url(), trusted=False)
             else:
-                from appliance.backends.anthropic import require_key
+                from appliance.backends.anthropic import allow_endpoint
 
-                require_key()
-                # Refuses a clear-text remote endpoint; opens the endpoint (and its proxy).
-                egress.allow_endpoint(self.cloud_base_url())
+                allow_endpoint(self.settings.privacy.anthropic_base_url)
         else:
             egress.revoke_all()  # leaving hybrid: the endpoint and its proxy are closed again
             self._allow_trusted_server()  # but a trusted model server is inside the boundary

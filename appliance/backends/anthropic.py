@@ -11,9 +11,10 @@ the key and the endpoint are looked up. SDK failures become ``ModelError``; an
 ``EgressBlocked`` from the egress guard is re-raised as itself. ``temperature`` is accepted for
 the interface but not sent: the installed SDK (2.x) has no sampling parameters.
 
-Left out: deciding whether a turn may go out (the router), redaction, tool use, token counting
-through the API (that would send the text), and opening the egress guard for the endpoint
-(``Assistant.set_mode`` calls ``appliance.egress.allow_endpoint``).
+``allow_endpoint`` is what switching hybrid mode on asks of it (``Assistant.set_mode``).
+
+Left out: deciding whether a turn may go out (the router), redaction, tool use, and token
+counting through the API (that would send the text).
 """
 
 from __future__ import annotations
@@ -63,6 +64,16 @@ def endpoint(configured: str | None = None) -> str:
     """The API root: ``privacy.anthropic_base_url``, else ``$ANTHROPIC_BASE_URL``, else
     Anthropic's."""
     return configured or os.environ.get(URL_VARIABLE) or DEFAULT_BASE_URL
+
+
+def allow_endpoint(configured: str | None = None) -> str | None:
+    """Switching hybrid mode on: the key must be set, then the egress guard opens the endpoint
+    (and the proxy from the environment) after refusing a clear-text remote one. Returns the
+    proxy requests go through (None when direct)."""
+    from appliance import egress
+
+    require_key()
+    return egress.allow_endpoint(endpoint(configured))
 
 
 class AnthropicOptions(BaseModel):
