@@ -94,6 +94,8 @@ class LLMSettings(_Section):
     temperature: float = Field(0.1, ge=0.0, le=2.0)
     repeat_penalty: float = Field(1.1, ge=1.0, le=2.0)
     """Discourages small models from repeating themselves (1.0 = off)."""
+    stop: list[str] = Field(default_factory=list)
+    """``llama``: text that ends an answer where it appears (not shown)."""
     n_threads: int | None = None
     """CPU threads; default all cores."""
 

@@ -23,6 +23,33 @@ SYSTEM_PROMPT = (
     "sentence they support. If the passages do not contain the answer, say that the "
     "documents do not say, and do not guess."
 )
+BRIEF_PROMPT = (
+    "Answer the question from the numbered passages only. Reply with one or two short "
+    "sentences that state the answer and cite the passage as [1]. If the passages do not "
+    "contain the answer, reply that the documents do not say."
+)
+
+
+@dataclass(frozen=True)
+class PromptStyle:
+    """How passages and the question are laid out for the model.
+
+    ``question_first`` also puts the question before the passages (small models lose it
+    after a long context); ``cue`` is a last line after the question.
+    """
+
+    name: str
+    system: str = SYSTEM_PROMPT
+    question_first: bool = False
+    cue: str = ""
+
+
+STYLES: dict[str, PromptStyle] = {
+    "default": PromptStyle("default"),
+    "brief": PromptStyle(
+        "brief", BRIEF_PROMPT, question_first=True, cue="Answer in one sentence with its citation."
+    ),
+}
 NOT_FOUND = "I could not find anything about this in your documents."
 
 _CITE = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -75,6 +102,7 @@ def build_messages(
     context_length: int,
     answer_tokens: int,
     max_history: int = 3,
+    style: PromptStyle = STYLES["default"],
 ) -> tuple[list[Message], list[Hit]]:
     """Chat messages that fit ``context_length``; also the passages that made it in.
 
@@ -82,8 +110,8 @@ def build_messages(
     and the last one that fits partly is cut at a word boundary.
     """
     overhead = 16  # chat template tokens per message, roughly
-    budget = context_length - answer_tokens - count_tokens(SYSTEM_PROMPT) - 3 * overhead
-    budget -= count_tokens(question) + 32
+    budget = context_length - answer_tokens - count_tokens(style.system) - 3 * overhead
+    budget -= count_tokens(question) * (1 + style.question_first) + count_tokens(style.cue) + 32
     turns: list[Message] = []
     for turn in list(history)[-max_history:][::-1]:
         cost = count_tokens(turn.question) + count_tokens(turn.answer) + 2 * overhead
@@ -116,7 +144,11 @@ def build_messages(
                 used.append(hit)
         break
     content = "Passages:\n\n" + "\n\n".join(passages) + f"\n\nQuestion: {question}"
-    messages = [Message("system", SYSTEM_PROMPT), *turns, Message("user", content)]
+    if style.question_first:
+        content = f"Question: {question}\n\n{content}"
+    if style.cue:
+        content += f"\n{style.cue}"
+    messages = [Message("system", style.system), *turns, Message("user", content)]
     return messages, used
 
 

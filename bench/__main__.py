@@ -1,4 +1,5 @@
-"""``python -m bench [ingest] [retrieval] [ttft] [ocr] [devset] [ray] [--quick] [--json FILE]``.
+"""``python -m bench [SECTION…] [--quick] [--json FILE]``; sections: ``ingest``, ``retrieval``,
+``ttft``, ``ocr``, ``devset``, ``ray``, ``answers``.
 
 Runs the named sections (all by default) in one process, sharing one loaded embedder, in a
 temporary folder that is removed afterwards whatever happens. Prints a table per section and
@@ -25,7 +26,7 @@ from rich.table import Table
 
 from bench.report import SectionResult, load_average, render
 
-SECTIONS = ("ingest", "retrieval", "ttft", "ocr", "devset", "ray")
+SECTIONS = ("ingest", "retrieval", "ttft", "ocr", "devset", "ray", "answers")
 Runner = Callable[[Path, Any], SectionResult]
 
 
@@ -69,6 +70,10 @@ def _runner(name: str, quick: bool, load_s: float) -> Runner:
         from bench import devset_bench
 
         return lambda d, e: devset_bench.run(d, e, quick=quick)
+    if name == "answers":
+        from bench import answers_bench
+
+        return lambda d, e: answers_bench.run(d, e, quick=quick)
     if name == "ocr":
         from bench import ocr_bench
 

@@ -51,6 +51,7 @@ class LlamaOptions(BaseModel):
     n_gpu_layers: int = 0
     n_threads: int | None = Field(default=None, ge=1)
     repeat_penalty: float = Field(default=1.1, ge=1.0, le=2.0)
+    stop: list[str] = Field(default_factory=list)
 
 
 @dataclass
@@ -124,6 +125,7 @@ class LlamaBackend(Backend):
                 n_gpu_layers=llm.n_gpu_layers,
                 n_threads=llm.n_threads,
                 repeat_penalty=llm.repeat_penalty,
+                stop=list(llm.stop),
             )
         )
 
@@ -151,6 +153,7 @@ class LlamaBackend(Backend):
                 max_tokens=max_tokens,
                 temperature=temperature,
                 repeat_penalty=self.options.repeat_penalty,
+                stop=self.options.stop or None,
                 stream=True,
             )
             try:
