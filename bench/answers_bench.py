@@ -1,7 +1,7 @@
 """Answer quality, speed and memory of local GGUF models and of prompt/decoding methods.
 
-``python -m bench answers`` (every ``*.gguf`` in ``models/``, the shipped method and the
-alternatives in ``METHODS``) or, for a chosen set of models, methods and question sets::
+``python -m bench answers`` (every ``*.gguf`` in ``models/``, the methods in
+``SECTION_METHODS``, samples and reading) or, for chosen models, methods and sets::
 
     python -m bench.answers_bench --models /tmp/models --method shipped --method brief \\
         --set samples --set reading --set dev
@@ -65,8 +65,9 @@ METHODS: dict[str, Method] = {
     "shipped": Method(),
     "greedy+stop": Method(temperature=0.0, stop=STOPS),
     "brief": Method("brief", temperature=0.0, max_tokens=160, stop=STOPS),
-    "brief, sampled": Method("brief", max_tokens=160),
 }
+SECTION_METHODS = ("shipped", "brief")
+"""What ``python -m bench answers`` compares (the standalone command takes any of them)."""
 
 
 @dataclass
@@ -286,14 +287,13 @@ def run_answers(
 
 
 def run(workdir: Path, embedder: Any, *, quick: bool = False) -> SectionResult:
-    """The ``python -m bench answers`` section: every GGUF in ``models/``, all methods,
-    samples and reading (dev too unless quick)."""
+    """The ``python -m bench answers`` section: every GGUF in ``models/``, ``SECTION_METHODS``,
+    samples and reading (the first 5 questions of each when quick)."""
     del workdir
     settings = load_settings()
     names = sorted(p.name for p in settings.models_dir.glob("*.gguf"))
-    sets = ["samples", "reading"] + ([] if quick else ["dev"])
-    return run_answers(settings.models_dir, names, list(METHODS), sets, embedder=embedder,
-                       limit=5 if quick else None)  # fmt: skip
+    return run_answers(settings.models_dir, names, list(SECTION_METHODS), ["samples", "reading"],
+                       embedder=embedder, limit=5 if quick else None)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
