@@ -23,26 +23,48 @@ from appliance.claims import Claim, check_claims
 from appliance.evidence import Evidence, select_evidence
 from appliance.prompting import Turn, cited_numbers
 from appliance.retrieve import Hit
+from appliance.store import ChunkRecord
 
 __all__ = ["Answer", "Citation"]
 
 
 @dataclass(frozen=True)
 class Citation:
-    """A passage as cited: its number in the prompt and where it comes from."""
+    """A passage as cited: its number in the prompt, the stored chunk it is (or the exact
+    span of it quoted as evidence) and the chunk's retrieval score."""
 
     n: int
-    file: str
-    page: int | None
-    start: int
-    end: int
+    record: ChunkRecord
     score: float
-    text: str
-    path: str
 
     @classmethod
     def from_hit(cls, n: int, hit: Hit) -> Citation:
-        return cls(n, hit.file, hit.page, hit.start, hit.end, hit.score, hit.text, hit.path)
+        return cls(n, hit.record, hit.score)
+
+    # The record's fields, read through (a citation is its chunk).
+    @property
+    def file(self) -> str:
+        return self.record.file
+
+    @property
+    def path(self) -> str:
+        return self.record.path
+
+    @property
+    def page(self) -> int | None:
+        return self.record.page
+
+    @property
+    def start(self) -> int:
+        return self.record.start
+
+    @property
+    def end(self) -> int:
+        return self.record.end
+
+    @property
+    def text(self) -> str:
+        return self.record.text
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,10 +81,11 @@ class Citation:
     def where(self) -> str:
         """``report.pdf p.3`` (the file alone when it has no pages).
 
-        >>> Citation(1, "report.pdf", 3, 0, 9, 0.5, "text", "/docs/report.pdf").where
+        >>> record = ChunkRecord(7, "report.pdf", "/docs/report.pdf", 3, 0, 9, "The rent")
+        >>> Citation(1, record, 0.5).where
         'report.pdf p.3'
         """
-        return f"{self.file} p.{self.page}" if self.page is not None else self.file
+        return self.record.where
 
 
 class Answer:

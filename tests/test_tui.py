@@ -25,6 +25,7 @@ from appliance.backends.fake import FakeBackend, FakeRemoteBackend
 from appliance.config import Settings, load_settings
 from appliance.errors import ModelError
 from appliance.ingest import ingest
+from appliance.store import ChunkRecord
 from appliance.tui import ChatApp, build_app
 from appliance.tui.chat_log import AnswerEntry, ChatLog, NoteEntry
 from appliance.tui.ingest_view import IngestProgress
@@ -542,7 +543,8 @@ def test_surrounding_text_around_a_citation(tmp_path: Path) -> None:
         passage = surrounding(settings.index_dir, cited, window=200)
         assert passage.complete and passage.cited == cited.text
         assert len(passage.before) <= 200 and len(passage.after) <= 200
-    gone = Citation(1, "gone.txt", None, 0, 5, 0.5, "hello", str(tmp_path / "gone.txt"))
+    record = ChunkRecord(1, "gone.txt", str(tmp_path / "gone.txt"), None, 0, 5, "hello")
+    gone = Citation(1, record, 0.5)
     passage = surrounding(settings.index_dir, gone)
     assert not passage.complete and passage.text == "hello"
     assert not surrounding(tmp_path / "no-index", gone).complete

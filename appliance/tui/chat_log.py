@@ -11,6 +11,7 @@ Left out: asking (the app's worker feeds ``AnswerEntry``), and the sources thems
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 from textual import on
@@ -165,7 +166,8 @@ class AnswerEntry(Vertical):
         out = []
         for e in answer.evidence:
             hit = answer.passages[e.n - 1]
-            out.append(Citation(e.n, e.file, e.page, e.start, e.end, hit.score, e.text, hit.path))
+            quoted = replace(hit.record, page=e.page, start=e.start, end=e.end, text=e.text)
+            out.append(Citation(e.n, quoted, hit.score))
         return out
 
     async def fail(self, message: str) -> None:
