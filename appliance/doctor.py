@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from appliance.config import Settings
 from appliance.errors import ApplianceError
@@ -62,9 +64,31 @@ def _models(settings: Settings) -> Check:
     return Check("models", True, detail)
 
 
-def _llama(settings: Settings) -> Check:
-    from appliance.backends.llama import llama_build_info
+def llama_build_info() -> dict[str, Any]:
+    """What the installed llama.cpp was built with, for ``appliance doctor``.
 
+    ``features`` maps the flags in llama.cpp's system info to their values
+    (``{"AVX2": 1, "AVX512": 1, …}``); ``amx`` is True when AMX kernels are compiled in
+    (they crash on some CPUs that advertise AMX).
+    """
+    import llama_cpp
+
+    from appliance.backends.llama import cpu_count
+
+    text = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+    features = {k: int(v) for k, v in re.findall(r"([A-Za-z0-9_]+)\s*=\s*(\d+)", text)}
+    return {
+        "llama_cpp_python": llama_cpp.__version__,
+        "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
+        "mmap": bool(llama_cpp.llama_supports_mmap()),
+        "features": features,
+        "amx": any(k.startswith("AMX") and v for k, v in features.items()),
+        "cpus": cpu_count(),
+        "system_info": text,
+    }
+
+
+def _llama(settings: Settings) -> Check:
     info = llama_build_info()
     gpu = "GPU offload available" if info["gpu_offload"] else "CPU only (no GPU offload)"
     if info["amx"]:

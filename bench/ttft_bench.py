@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.backends.base import Message
 from appliance.config import load_settings
 from appliance.ingest import ingest
 from bench.report import SectionResult, Stopwatch, median
+
+if TYPE_CHECKING:
+    from appliance.backends.llama import LlamaBackend
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -72,7 +76,7 @@ def measure(
 ) -> TTFTNumbers:
     """Ingest ``docs`` into ``index_dir``; time ``ask`` and the bare prefill per question."""
     from appliance.assistant import Assistant
-    from appliance.backends.llama import LlamaBackend, bare_prefill_seconds
+    from appliance.backends.llama import LlamaBackend
 
     models = None if "APPLIANCE_MODELS_DIR" in os.environ else ROOT / "models"
     settings = load_settings(index_dir=index_dir, models_dir=models, llm={"max_tokens": 16})
@@ -105,6 +109,22 @@ def measure(
             out.bare_ms.append(bare_prefill_seconds(backend, messages) * 1000)
     assistant.reload_index()
     return out
+
+
+def bare_prefill_seconds(backend: LlamaBackend, messages: list[Message]) -> float:
+    """Seconds a bare llama-cpp-python ``Llama`` takes from an empty cache to the first sampled
+    token of the same prompt: the floor against which the backend's first-token time is
+    compared. Leaves the model reset."""
+    tokens = backend.prompt_token_ids(messages)
+    with backend.exclusive() as llm:
+        llm.reset()
+        start = time.perf_counter()
+        generator = llm.generate(tokens, temp=0.0)
+        next(generator)
+        elapsed = time.perf_counter() - start
+        generator.close()
+        llm.reset()
+    return elapsed
 
 
 def _capture_messages(backend: Any) -> list[Message]:

@@ -28,14 +28,11 @@ from appliance.backends.gguf_info import (
     quant_from_name,
     read_info,
 )
-from appliance.backends.llama import (
-    LlamaBackend,
-    LlamaOptions,
-    bare_prefill_seconds,
-    llama_build_info,
-)
+from appliance.backends.llama import LlamaBackend, LlamaOptions
 from appliance.backends.openai import OpenAIBackend
+from appliance.doctor import llama_build_info
 from appliance.errors import EgressBlocked, ModelError, PrivacyBlocked
+from bench.ttft_bench import bare_prefill_seconds
 from tests.fake_anthropic import FakeAnthropicServer, fake_anthropic
 from tests.fake_openai import Scripted, chunk, scripted, sse
 

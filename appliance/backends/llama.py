@@ -7,17 +7,19 @@ serialises generation on it. llama.cpp's log output is routed to the ``appliance
 instead of the terminal. ``llama_cpp`` is imported only when a model is loaded or inspected.
 
 Note that llama-cpp-python reuses the KV cache for the longest shared prompt prefix between
-calls; benchmarks call ``reset()`` before a timed run.
+calls; benchmarks call ``reset()`` before a timed run, and time the bare model inside
+``exclusive()``.
 
-Left out: prompt construction and context budgeting (callers use ``prompt_tokens``), model
-download (models arrive by install or by the user copying a file), embeddings.
+Left out: which file a setting names (``appliance.models``), prompt construction and context
+budgeting (callers use ``prompt_tokens``), model download (models arrive by install or by the
+user copying a file), what the llama.cpp build supports (``appliance.doctor``), embeddings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from appliance.backends.base import Backend, Message
 from appliance.backends.gguf_info import ModelInfo, read_info
 from appliance.errors import ModelError
-from appliance.setup_models import DEFAULT_GGUF
+from appliance.models import resolve_model
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -67,33 +69,6 @@ BUSY_TIMEOUT_S = 120.0
 
 _cache: dict[tuple[str, int, int, int], _Loaded] = {}
 _cache_lock = threading.Lock()
-
-
-def resolve_model(model: str | None, models_dir: Path) -> Path:
-    """The GGUF file a setting names: a file in ``models_dir`` (``.gguf`` optional), a path, or
-    by default the bundled model, else the only one there."""
-    if model is None:
-        found = sorted(models_dir.glob("*.gguf"))
-        if (models_dir / DEFAULT_GGUF).exists():
-            return models_dir / DEFAULT_GGUF
-        if len(found) == 1:
-            return found[0]
-        if not found:
-            raise ModelError(
-                f"no GGUF model in {models_dir}/",
-                hint="run `make install` to place the default model, or copy a .gguf file there",
-            )
-        names = ", ".join(p.name for p in found)
-        raise ModelError(f"several models in {models_dir}/ and none chosen: {names}",
-                         hint="set llm.model (APPLIANCE_LLM__MODEL) to one of them")  # fmt: skip
-    given = Path(model).expanduser()
-    candidates = [given] if given.is_absolute() or len(given.parts) > 1 else [models_dir / given]
-    if candidates[0].suffix != ".gguf":
-        candidates.append(candidates[0].with_name(candidates[0].name + ".gguf"))
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise ModelError(f"no model named {model} in {models_dir}/", hint="run `appliance models`")
 
 
 class LlamaBackend(Backend):
@@ -189,22 +164,12 @@ class LlamaBackend(Backend):
         with self._loaded.lock:
             self.llm.reset()
 
-
-def bare_prefill_seconds(backend: LlamaBackend, messages: list[Message]) -> float:
-    """Seconds a bare llama-cpp-python ``Llama`` takes from an empty cache to the first sampled
-    token of the same prompt: the floor against which the backend's first-token time is
-    compared. Leaves the model reset."""
-    tokens = backend.prompt_token_ids(messages)
-    with backend._loaded.lock:
-        llm = backend.llm
-        llm.reset()
-        start = time.perf_counter()
-        generator = llm.generate(tokens, temp=0.0)
-        next(generator)
-        elapsed = time.perf_counter() - start
-        generator.close()
-        llm.reset()
-    return elapsed
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[Llama]:
+        """The loaded ``Llama``, held against every stream on it until the block ends (for
+        benchmarks that time the bare model)."""
+        with self._loaded.lock:
+            yield self.llm
 
 
 def cpu_count() -> int:
@@ -212,28 +177,6 @@ def cpu_count() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1
-
-
-def llama_build_info() -> dict[str, Any]:
-    """What the installed llama.cpp was built with, for ``appliance doctor``.
-
-    ``features`` maps the flags in llama.cpp's system info to their values
-    (``{"AVX2": 1, "AVX512": 1, …}``); ``amx`` is True when AMX kernels are compiled in
-    (they crash on some CPUs that advertise AMX).
-    """
-    import llama_cpp
-
-    text = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
-    features = {k: int(v) for k, v in re.findall(r"([A-Za-z0-9_]+)\s*=\s*(\d+)", text)}
-    return {
-        "llama_cpp_python": llama_cpp.__version__,
-        "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
-        "mmap": bool(llama_cpp.llama_supports_mmap()),
-        "features": features,
-        "amx": any(k.startswith("AMX") and v for k, v in features.items()),
-        "cpus": cpu_count(),
-        "system_info": text,
-    }
 
 
 def _load(path: Path, n_ctx: int, n_gpu_layers: int, n_threads: int) -> _Loaded:
