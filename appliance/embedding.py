@@ -17,8 +17,8 @@ import numpy as np
 
 from appliance.chunking import HFTokenCounter, TokenCounter
 from appliance.errors import ModelError
+from appliance.models import package_dir
 from appliance.offline import ensure_offline
-from appliance.setup_models import package_dir
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
