@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from appliance.config import Settings
-from appliance.embedding import Embedder
+from appliance.embedding import Embedder, TextEmbedder
 from appliance.errors import ModelError
 from appliance.statements import StatementPages
 from appliance.store import ChunkRecord, Store
@@ -199,10 +199,14 @@ class Retriever:
     """Embed the expanded question too (on annual reports dense hit@5 rose from 0.35 to 0.48)."""
 
     def __init__(
-        self, settings: Settings, *, store: Store | None = None, embedder: Any = None
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        embedder: TextEmbedder | None = None,
     ) -> None:
         self.settings = settings
-        self.embedder = embedder or Embedder(
+        self.embedder: TextEmbedder = embedder or Embedder(
             settings.embedding.model_dir, settings.embedding.device
         )
         self.store = store or Store.open(settings.index_dir, embedding_model=self.embedder.model_id)
