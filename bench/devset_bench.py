@@ -91,7 +91,8 @@ ABLATIONS: dict[str, Ablation] = {
     "  naming scope weight 3": {"scope_weight": 3.0},
     "  40 lexical candidates": {"lexical_candidates": 40},
     "  page score + 0.2 × second + 0.04 × third": {"page_decay": 0.2},
-    "  statement pages at weight 2": {"statement_weight": 2.0},
+    "  statement pages at weight 1": {"statement_weight": 1.0},
+    "  statement pages at weight 6": {"statement_weight": 6.0},
 }
 """Hybrid as shipped, then with one addition taken away at a time, then other settings of
 the same parts (rows of the table)."""

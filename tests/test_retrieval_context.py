@@ -359,6 +359,9 @@ def test_statements_asked_from_metrics_and_names() -> None:
     assert titles_statement("acme\nCONSOLIDATED STATEMENTS OF OPERATIONS", ["income"])
     assert titles_statement("acme\nStatement of Financial Position", ["balance"])
     assert not titles_statement("Balance sheet policy\nRisk Factors", ["balance"])
+    # a note that mentions a statement is not the statement
+    assert not titles_statement("acme\nNOTE 7. Supplemental Balance Sheet Information", ["balance"])
+    assert not titles_statement("acme\nOff-Balance Sheet Arrangements", ["balance"])
     # PDF text splits a heading's last letter off
     assert titles_statement("3M\nConsolidated Balance Shee t › At December 31", ["balance"])
     assert not titles_statement("acme\nConsolidated Statement of Comprehensive Income", ["income"])
