@@ -4,7 +4,8 @@ Read, highest priority first, from: keyword overrides (the CLI's flags), ``APPLI
 environment variables (nested sections with ``__``: ``APPLIANCE_LLM__N_GPU_LAYERS=-1``),
 then ``appliance.toml`` (``--config FILE``, ``$APPLIANCE_CONFIG``, the current directory, or
 ``~/.config/appliance/appliance.toml``). ``APPLIANCE_INDEX_DIR`` and ``APPLIANCE_MODELS_DIR``
-set the two data folders. Secrets (``ANTHROPIC_API_KEY``) are read by the router, never stored.
+set the two data folders. Secrets (``ANTHROPIC_API_KEY``, ``APPLIANCE_OPENAI_API_KEY``) are
+read from the environment by the backends that use them, never stored.
 """
 
 from __future__ import annotations
