@@ -100,7 +100,7 @@ def test_answer_carries_evidence_and_claims(tmp_path: Path) -> None:
         retrieval={"min_score": 0.05},
         ingest={"chunk_tokens": 80, "chunk_overlap": 16},
     )
-    ingest([SAMPLES], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
+    ingest([SAMPLES], settings, embedder=FakeEmbedder())
     backend = FakeBackend(["The security deposit is £29,250 [1]. Corrected sentence: it is."])
     assistant = Assistant(settings, embedder=FakeEmbedder(), local_backend=backend, audit=False)
     answer = assistant.ask("How much is the security deposit under the lease?")
@@ -163,7 +163,7 @@ def test_eval_reports_evidence_and_supported_rate(tmp_path: Path) -> None:
         retrieval={"min_score": 0.05},
         ingest={"chunk_tokens": 80, "chunk_overlap": 16},
     )
-    ingest([SAMPLES], settings, embedder=FakeEmbedder())  # type: ignore[arg-type]
+    ingest([SAMPLES], settings, embedder=FakeEmbedder())
     backend = FakeBackend(["The security deposit is 29250 pounds.", "I do not know."])
     assistant = Assistant(settings, embedder=FakeEmbedder(), local_backend=backend, audit=False)
     f = tmp_path / "q.jsonl"

@@ -97,7 +97,7 @@ def test_useful_title() -> None:
 
 
 def test_context_vectors_add_context_once_per_string(fake_embedder: FakeEmbedder) -> None:
-    mixer = ContextVectors(fake_embedder, 0.5)  # type: ignore[arg-type]
+    mixer = ContextVectors(fake_embedder, 0.5)
     text = fake_embedder.encode(["alpha beta", "gamma delta"])
     out = mixer.mix(text, ["acme report", "acme report"])
     assert fake_embedder.texts == 3  # two texts, one distinct context
@@ -118,7 +118,7 @@ def test_context_is_indexed_but_not_stored_in_the_text(
         ["Quarterly Figures\nRevenue rose to 41 million in the third quarter."],
         title="Zephyrine Holdings annual review",
     )
-    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=fake_embedder)
     with Store.open(settings.index_dir) as store:
         text, context, start, end = store.conn.execute(
             "SELECT text, context, start, end FROM chunks"
@@ -182,7 +182,7 @@ PRAGMA user_version=1;
 
 def _v1_index(settings: Settings, docs: Path, fake: FakeEmbedder) -> None:
     """An index as the schema-1 appliance wrote it: the same rows, no context column."""
-    ingest([docs], settings, embedder=fake)  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=fake)
     db = settings.index_dir / "index.sqlite"
     new = sqlite3.connect(db)
     rows = new.execute("SELECT * FROM files").fetchall()
@@ -220,7 +220,7 @@ def test_schema_1_index_is_read_then_upgraded_by_the_next_ingest(
     with Store.open(settings.index_dir) as store:
         assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 1
 
-    report = ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    report = ingest([docs], settings, embedder=fake_embedder)
     assert report.updated == 1  # read again, now with its context
     with Store.open(settings.index_dir) as store:
         assert store.schema == SCHEMA_VERSION
@@ -261,7 +261,7 @@ def test_question_naming_a_document_prefers_it(
     body = "Revenue for the year was {} million and the dividend was raised.\n"
     for name, amount in (("acme_2021", 10), ("globex_2021", 20), ("initech_2021", 30)):
         (docs / f"{name}.txt").write_text(body.format(amount) * 3)
-    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=fake_embedder)
     retriever = Retriever(settings, embedder=fake_embedder)
     try:
         assert retriever.named_files("What was Globex's revenue?")
@@ -287,7 +287,7 @@ def test_pages_rank_by_their_best_chunks(
             "Unrelated text about parking spaces and the canteen menu.\n\n" * 6,
         ],
     )
-    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=fake_embedder)
     retriever = Retriever(settings, embedder=fake_embedder)
     try:
         hits = retriever.search("dividend quarter board", 3)
@@ -393,7 +393,7 @@ def test_statement_pages_come_first_for_a_ratio_question(
     docs = tmp_path / "docs"
     _pdf(docs / "ACME_2022_10K.pdf", _report("Acme", 2022))
     _pdf(docs / "GLOBEX_2022_10K.pdf", _report("Globex", 2022))
-    ingest([docs], settings, embedder=fake_embedder)  # type: ignore[arg-type]
+    ingest([docs], settings, embedder=fake_embedder)
     retriever = Retriever(settings, embedder=fake_embedder)
     question = "Is Acme a capital-intensive business based on FY2022 data?"
     try:

@@ -271,7 +271,7 @@ def test_build_app_makes_its_own_assistant(tmp_path: Path) -> None:
     assert isinstance(app, ChatApp) and isinstance(app.assistant, Assistant)
     assert app.assistant.mode == "offline"
     with pytest.raises(TypeError):
-        build_app(tui_settings(tmp_path), assistant="not one")
+        build_app(tui_settings(tmp_path), assistant="not one")  # type: ignore[arg-type]
 
 
 # -- errors ---------------------------------------------------------------------------------
