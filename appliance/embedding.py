@@ -63,6 +63,7 @@ class Embedder:
         self.model_id, self.path = resolve_model(model_dir)
         self.device = device
         self._model: Any = None
+        self._last: tuple[str, np.ndarray] | None = None
 
     @property
     def model(self) -> Any:
@@ -93,8 +94,13 @@ class Embedder:
         return int(get())
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Vectors of ``texts``; a single text embedded just before is not embedded again (a
+        search may need its question's vector twice: dense search and the statement pages)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        last = self._last
+        if len(texts) == 1 and last is not None and last[0] == texts[0]:
+            return last[1].copy()
         vecs = self.model.encode(
             texts,
             batch_size=batch_size,
@@ -102,7 +108,10 @@ class Embedder:
             convert_to_numpy=True,
             show_progress_bar=False,
         )
-        return np.ascontiguousarray(vecs, dtype=np.float32)
+        out = np.ascontiguousarray(vecs, dtype=np.float32)
+        if len(texts) == 1:
+            self._last = (texts[0], out.copy())
+        return out
 
     def token_counter(self) -> HFTokenCounter:
         return HFTokenCounter(self.path)

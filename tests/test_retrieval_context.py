@@ -1,10 +1,12 @@
 """Document context (titles, headings) beside chunk text, naming scopes, page scoring, query
-expansion, and the schema-1 index upgrade (fake embedder)."""
+expansion, the financial statement pages a question asks about, and the schema-1 index upgrade
+(fake embedder; the real one for the question-vector reuse)."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -409,3 +411,25 @@ def test_statement_pages_come_first_for_a_ratio_question(
         assert retriever.search("Acme useful lives straight-line", 1)[0].page == 2
     finally:
         retriever.close()
+
+
+@pytest.mark.slow
+def test_a_question_embedded_twice_is_embedded_once(real_embedder: Any) -> None:
+    calls: list[int] = []
+    model = real_embedder.model
+    inner = model.encode
+
+    def counting(texts: list[str], **kw: Any) -> Any:
+        calls.append(len(texts))
+        return inner(texts, **kw)
+
+    model.encode = counting
+    try:
+        first = real_embedder.encode(["What was the quick ratio in FY2022?"])
+        again = real_embedder.encode(["What was the quick ratio in FY2022?"])
+        other = real_embedder.encode(["What was the current ratio in FY2022?"])
+        batch = real_embedder.encode(["a", "b"])
+    finally:
+        del model.encode  # the instance attribute; the class method is back
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert calls == [1, 1, 2] and batch.shape[0] == 2
