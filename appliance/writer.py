@@ -129,6 +129,9 @@ class IndexWriter:
         finished = list(finished)
         if finished:
             self.vectors()  # loaded before the swap is committed: it must reflect the old state
+            # Its chunks may all be committed already: the swap still needs a transaction of
+            # its own, or a crash between its statements would lose both versions.
+            self._transaction()
         swaps: list[tuple[int, list[int]]] = []
         for done in finished:
             count = self._seq.pop(done.file_id, 0)

@@ -165,3 +165,22 @@ def test_chunk_record_is_what_a_hit_carries(tmp_path: Path) -> None:
         {},
     )
     assert hit.record is rec
+
+
+def test_a_swap_is_one_transaction_even_when_its_chunks_were_committed(tmp_path: Path) -> None:
+    with IndexWriter.open(tmp_path, MODEL) as writer:
+        _write(writer, "/docs/a.txt", ["Old version."])
+        fid = writer.begin_file("/docs/a.txt", "/docs", "a.txt", "text", "new", 1, 1)
+        writer.add_chunks([(fid, c) for c in _chunks(["New version."])], _unit(1)[None])
+        writer.commit()  # the chunks are committed, the file still pending
+        statements: list[str] = []
+        writer.store.conn.set_trace_callback(statements.append)
+        writer.commit([Finished(fid, 1, [])])
+        writer.store.conn.set_trace_callback(None)
+        writes = [
+            s.split()[0]
+            for s in statements
+            if s.split()[0] in ("BEGIN", "DELETE", "UPDATE", "INSERT", "COMMIT")
+        ]
+        assert writes[0] == "BEGIN" and writes[-1] == "COMMIT" and writes.count("BEGIN") == 1
+        assert "DELETE" in writes and "UPDATE" in writes
