@@ -138,8 +138,9 @@ class StatementPages:
     chunks under the statements it asks about, within the documents it names (or, naming none,
     among the candidates already found), by the question's similarity to them (a table of
     numbers is rarely close to a question, but the right statement's rows are closer than the
-    others'). The question is embedded a second time for this (a few milliseconds), only when it
-    asks about a statement.
+    others'). The question's vector is the one dense search made (``Embedder`` keeps its last
+    single text's vector); the chunks under each title are found once per index generation (one
+    pass over the contexts) and their vectors read once.
     """
 
     def __init__(self, store: Store, embedder: TextEmbedder) -> None:
