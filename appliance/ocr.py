@@ -292,14 +292,21 @@ def _confidence(rows: list[Row]) -> float:
 
 
 def _sideways(rows: list[tuple[list[list[float]], str, float]]) -> bool:
-    """Most boxes taller than wide: the page lies on its side."""
-    tall = 0
-    for box, text, _ in rows:
+    """The page lies on its side: boxes taller than wide cover more of it than wide ones.
+
+    By area, not count: on a sideways page a short line ("Dear Jo,") may be read as a
+    fragment or two, and on an upright one tall single characters ("1", "l") are small.
+    """
+    tall = wide = 0.0
+    for box, _, _ in rows:
         xs = [p[0] for p in box]
         ys = [p[1] for p in box]
-        if len(text) > 2 and (max(ys) - min(ys)) > 1.5 * (max(xs) - min(xs)):
-            tall += 1
-    return len(rows) >= 2 and tall * 2 > len(rows)
+        w, h = max(xs) - min(xs), max(ys) - min(ys)
+        if h > 1.5 * w:
+            tall += w * h
+        elif w > h:
+            wide += w * h
+    return tall > wide
 
 
 def read_page(image: Image, languages: Sequence[str] = ("en",)) -> OcrPage:

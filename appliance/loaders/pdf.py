@@ -13,7 +13,10 @@ control characters) are rendered by pdfium at ``ocr.dpi`` and read by OCR (``app
 only those pages, so a mixed document keeps its text layer elsewhere. Rendering is bounded: the
 page bitmap is capped in pixels, a page whose embedded images are larger than
 ``ocr.max_megapixels`` is reported instead of decoded, and at most ``ocr.max_pages`` pages of a
-file are OCR'd. With OCR off (or pypdf reading the file) textless pages are counted in a note.
+file are OCR'd. Scans compressed as CCITT fax (G3, G4), JBIG2 or 1-bit masks are decoded by
+pdfium like any image; a page that reads no text because an image's data cannot be decoded
+(garbage or truncated JBIG2 or fax data) is reported as such. With OCR off (or pypdf reading
+the file) textless pages are counted in a note.
 
 Left out: layout analysis (columns and tables come out in the parser's reading order), passwords.
 """
@@ -163,6 +166,23 @@ def _largest_image(page: Any) -> int:
     return largest
 
 
+def _undecodable(page: Any) -> str | None:
+    """The filter of the first image on a page that pdfium cannot decode, e.g. ``"JBIG2Decode"``
+    (garbage or truncated data: the page renders blank), or None when every image decodes."""
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3):
+            try:
+                obj.get_bitmap(render=False).close()
+            except Exception:
+                filters = obj.get_filters()
+                return "/".join(filters) if filters else "unfiltered"
+    except Exception:
+        return None
+    return None
+
+
 def _scan_with_label(text: str, page: Any) -> bool:
     """A few words of text over images covering most of the page: a scan with a stamp or a page
     number on it."""
@@ -279,6 +299,9 @@ class PdfLoader:
                 if image is not None:
                     section, reason = ocr.page_section(image, number)
                     del image
+                    broken = _undecodable(page) if section is None else None
+                    if broken:
+                        reason = f"page {number}: embedded {broken} image cannot be decoded"
                 elif reason:
                     reason = f"page {number}: {reason}"
                 if section is None and usable(text):  # keep the few words we have

@@ -1,0 +1,240 @@
+"""Odd scans at ingest: CCITT fax (G3, G4, stored as its negative, as a 1-bit mask) and JBIG2
+inside PDFs, 1-bit and fax-compressed images; damaged fax and JBIG2 data. Each is read and
+cited, or reported with a one-line reason while the rest of the ingest goes on.
+
+Every input is made here. Text is drawn with Pillow (``tests.test_ocr.scan``) and encoded by
+libtiff (through Pillow) as CCITT G3/G4; the fax strip is lifted out of the TIFF and wrapped in
+a hand-written PDF image XObject. The JBIG2 stream is a real one without an encoder package:
+JBIG2's generic region may be MMR-coded, and MMR is the G4 code, so a page-information segment
+and an immediate lossless generic region with MMR = 1 around the same G4 data are a valid
+JBIG2 page (the arithmetic-coded form and symbol dictionaries, which jbig2enc writes, are not
+covered here)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageOps, TiffImagePlugin
+
+from appliance.config import Settings
+from appliance.loaders import LoadError, load_file
+from appliance.retrieve import Retriever
+from appliance.store import Store
+
+from .conftest import FakeEmbedder
+from .test_ocr import INVOICE, LETTER, chunks, run, scan
+
+
+def tiff_tags(data: bytes) -> Any:
+    tiff = Image.open(io.BytesIO(data))
+    assert isinstance(tiff, TiffImagePlugin.TiffImageFile)
+    return tiff.tag_v2
+
+
+def fax_strip(im: Image.Image, compression: str = "group4") -> bytes:
+    """The CCITT-coded data of a 1-bit image (``"group4"``: T.6; ``"group3"``: T.4 1-D).
+
+    Pillow writes mode "1" as PhotometricInterpretation 1 (0 is black) and libtiff codes 0 bits
+    as the fax code's "white" runs: in the code, the black text is white. So a PDF decodes it
+    right side up with ``/BlackIs1 true`` (coded black → 1 → white in DeviceGray).
+    """
+    buf = io.BytesIO()
+    im.save(buf, "TIFF", compression=compression, strip_size=(im.width + 7) // 8 * im.height)
+    data = buf.getvalue()
+    tags = tiff_tags(data)
+    assert tags[262] == 1  # BlackIsZero, as the docstring says
+    offsets, counts = tags[273], tags[279]
+    offsets = offsets if isinstance(offsets, tuple) else (offsets,)
+    counts = counts if isinstance(counts, tuple) else (counts,)
+    assert len(offsets) == 1  # one strip: the whole page is one fax stream
+    return data[offsets[0] : offsets[0] + counts[0]]
+
+
+def jbig2_mmr(im: Image.Image) -> bytes:
+    """An embedded JBIG2 stream (no file header, as PDF wants) holding ``im`` as one
+    MMR-coded immediate lossless generic region. JBIG2 has 1 = black and its MMR decoder
+    takes the code's white runs as 0, so the page is coded from its negative."""
+
+    def segment(number: int, kind: int, data: bytes) -> bytes:
+        # number, flags (type; 1-byte page association), no referred-to segments, page 1
+        return struct.pack(">IBBBI", number, kind, 0, 1, len(data)) + data
+
+    w, h = im.size
+    mmr = fax_strip(ImageOps.invert(im.convert("L")).convert("1"))
+    page_info = struct.pack(">IIIIBH", w, h, 0, 0, 0, 0)  # size, resolution unknown, flags
+    region = struct.pack(">IIIIB", w, h, 0, 0, 0) + b"\x01"  # at (0, 0), OR; MMR = 1
+    return segment(0, 48, page_info) + segment(1, 38, region + mmr)
+
+
+def image_pdf(image: bytes, data: bytes, size: tuple[int, int]) -> bytes:
+    """A one-page PDF showing one image XObject (``image``: its dictionary entries) at 100 dpi."""
+    w, h = (round(n * 72 / 100) for n in size)
+    content = b"q %d 0 0 %d 0 0 cm /Im0 Do Q" % (w, h)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] "
+        b"/Resources << /XObject << /Im0 4 0 R >> >> /Contents 5 0 R >>" % (w, h),
+        b"<< /Type /XObject /Subtype /Image %s /Length %d >>\nstream\n%s\nendstream"
+        % (image, len(data), data),
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+PAGE = scan(INVOICE).convert("1")
+W, H = PAGE.size
+
+
+def fax_pdf(k: int = -1, black_is_1: bool = True, mask: bool = False, data: bytes = b"") -> bytes:
+    """The invoice as a CCITT fax image (``k``: -1 G4, 0 G3 1-D) in a PDF."""
+    coded = data or fax_strip(PAGE, "group4" if k < 0 else "group3")
+    kind = b"/ImageMask true" if mask else b"/ColorSpace /DeviceGray /BitsPerComponent 1"
+    params = b"<< /K %d /Columns %d /Rows %d /BlackIs1 %s >>" % (
+        k,
+        W,
+        H,
+        b"true" if black_is_1 else b"false",
+    )
+    image = b"/Width %d /Height %d %s /Filter /CCITTFaxDecode /DecodeParms %s" % (
+        W,
+        H,
+        kind,
+        params,
+    )
+    return image_pdf(image, coded, PAGE.size)
+
+
+def jbig2_pdf(data: bytes = b"") -> bytes:
+    image = b"/Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 1 /Filter "
+    image += b"/JBIG2Decode"
+    return image_pdf(image % (W, H), data or jbig2_mmr(PAGE), PAGE.size)
+
+
+ODD_PDFS = {
+    "g4.pdf": lambda: fax_pdf(-1),
+    "g3.pdf": lambda: fax_pdf(0),
+    # /BlackIs1 false on this data: white text on a black page, as faxes stored inverted are
+    "negative.pdf": lambda: fax_pdf(-1, black_is_1=False),
+    # a stencil mask: 0 samples (the text) painted in the fill colour, black
+    "mask.pdf": lambda: fax_pdf(-1, mask=True),
+    "jbig2.pdf": jbig2_pdf,
+}
+
+
+def squeeze(text: str) -> str:
+    return "".join(text.split())  # the model may drop or add a space: compare without any
+
+
+@pytest.mark.parametrize("name", list(ODD_PDFS))
+def test_odd_pdf_scan_is_read(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(ODD_PDFS[name]())
+    notes: list[str] = []
+    kind, sections = load_file(path, notes)
+    (section,) = list(sections)
+    assert kind == "pdf" and section.page == 1
+    assert section.ocr is not None and section.ocr > 0.8
+    assert squeeze(section.text).startswith(squeeze(" ".join(INVOICE)))
+    assert notes[0].startswith("OCR: 1 page read")
+
+
+def test_broken_fax_and_jbig2_are_reported_and_the_rest_ingested(
+    settings: Settings, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "jbig2.pdf").write_bytes(jbig2_pdf())
+    garbage = bytes((i * 73 + 41) % 256 for i in range(4000))
+    (docs / "garbage-jbig2.pdf").write_bytes(jbig2_pdf(garbage))
+    (docs / "cut-jbig2.pdf").write_bytes(jbig2_pdf(jbig2_mmr(PAGE)[:200]))
+    (docs / "garbage-fax.pdf").write_bytes(fax_pdf(data=garbage))
+    (docs / "cut-fax.pdf").write_bytes(fax_pdf(data=fax_strip(PAGE)[:60]))
+    t0 = time.monotonic()
+    report = run(settings, docs)
+    assert time.monotonic() - t0 < 120  # no hang (pages are a second or two each here)
+
+    assert report.added == 1
+    reasons = {f.path: f.reason for f in report.failed}
+    assert reasons == {
+        "garbage-jbig2.pdf": "no text found: page 1: embedded JBIG2Decode image cannot be decoded",
+        # pdfium decodes what it can of a damaged fax or cut JBIG2 stream: a blank or partial
+        # page, on which OCR finds nothing to index
+        "cut-jbig2.pdf": "no text found: page 1: OCR found no text",
+        "garbage-fax.pdf": "no text found: page 1: OCR found no text",
+        "cut-fax.pdf": "no text found: page 1: OCR found no text",
+    }
+    with Store.open(settings.index_dir) as store:
+        assert [Path(p).name for p in store.files()] == ["jbig2.pdf"]  # no half-added file
+        assert store.count_ok_chunks() == len(chunks(settings))
+    assert {r[0] for r in chunks(settings)} == {"jbig2.pdf"}
+
+    # The JBIG2 page is cited like any page: file, page, span into its OCR'd text.
+    retriever = Retriever(settings, embedder=FakeEmbedder())
+    try:
+        (hit,) = retriever.search("invoice total due Acme", k=1)
+    finally:
+        retriever.close()
+    assert (hit.file, hit.page) == ("jbig2.pdf", 1) and hit.record.ocr is not None
+    _, sections = load_file(docs / "jbig2.pdf", [])
+    (section,) = list(sections)
+    assert section.text[hit.start : hit.end] == hit.text and "1,250.00" in hit.text
+
+
+def test_one_bit_and_fax_images(settings: Settings, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    scan(LETTER).convert("1").save(docs / "bw.png")  # a 1-bit PNG
+    ImageOps.invert(scan(LETTER)).convert("1").save(docs / "negative.png")  # white on black
+    pages = [PAGE, scan(LETTER).convert("1").rotate(90, expand=True)]  # page 2 lies sideways
+    pages[0].save(docs / "g4.tiff", save_all=True, append_images=pages[1:], compression="group4")
+    pages[0].save(docs / "g3.tiff", save_all=True, append_images=pages[1:], compression="group3")
+
+    report = run(settings, docs)
+    assert report.failed == [] and report.added == 4
+    text = {(r[0], r[1]): squeeze(r[4]) for r in chunks(settings)}
+    letter, invoice = squeeze(" ".join(LETTER)), squeeze(" ".join(INVOICE))
+    assert text[("bw.png", 1)] == letter and text[("negative.png", 1)] == letter
+    for name in ("g4.tiff", "g3.tiff"):
+        assert text[(name, 1)] == invoice and text[(name, 2)] == letter
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        # invalid codes: libtiff gives up on the strip and the page comes out blank
+        (lambda n: b"\xff" * 40, "OCR found no text"),
+        # a run of zero bits is an error in the T.6 code: libtiff reports it
+        (lambda n: b"\x00" * (n - 200), "damaged image: decoder error -2"),
+    ],
+)
+def test_fax_tiff_that_cannot_be_decoded(tmp_path: Path, damage: Any, reason: str) -> None:
+    good = io.BytesIO()
+    PAGE.save(good, "TIFF", compression="group4")
+    data = bytearray(good.getvalue())
+    offset = tiff_tags(bytes(data))[273]
+    offset = offset[0] if isinstance(offset, tuple) else offset
+    bad = damage(len(data) - offset)
+    data[offset : offset + len(bad)] = bad
+    (tmp_path / "bad.tiff").write_bytes(bytes(data))
+    with pytest.raises(LoadError) as info:
+        _, sections = load_file(tmp_path / "bad.tiff", [])
+        list(sections)
+    assert info.value.reason == reason
