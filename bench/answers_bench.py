@@ -59,12 +59,14 @@ class Method:
     temperature: float | None = None
     max_tokens: int | None = None
     stop: tuple[str, ...] | None = None
+    repeat_penalty: float | None = None
 
 
 METHODS: dict[str, Method] = {
     "shipped": Method(),
     "greedy+stop": Method(temperature=0.0, stop=STOPS),
     "brief": Method("brief", temperature=0.0, max_tokens=160, stop=STOPS),
+    "no repeat penalty": Method(repeat_penalty=1.0),
 }
 SECTION_METHODS = ("shipped", "brief")
 """What ``python -m bench answers`` compares (the standalone command takes any of them)."""
@@ -118,6 +120,9 @@ def rss_mb() -> float:
 def generate(backend: Any, messages: list[Message], method: Method, llm: Any) -> dict[str, Any]:
     """One answer from an empty KV cache: text, seconds, first-token seconds, tokens."""
     backend.options.stop = list(llm.stop if method.stop is None else method.stop)
+    backend.options.repeat_penalty = (
+        llm.repeat_penalty if method.repeat_penalty is None else method.repeat_penalty
+    )
     backend.reset()
     start = time.perf_counter()
     first = None
