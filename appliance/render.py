@@ -156,7 +156,8 @@ def print_answer_footer(answer: Answer) -> None:
     for c in sources:
         snippet = " ".join(clean(c.text).split())
         snippet = snippet[:110] + ("…" if len(snippet) > 110 else "")
-        out.print(f"[bold][{c.n}][/] {escape(name(c.where))}  [dim]{escape(snippet)}[/]")
+        scanned = f" [dim](OCR {c.record.ocr:.2f})[/]" if c.record.ocr is not None else ""
+        out.print(f"[bold][{c.n}][/] {escape(name(c.where))}{scanned}  [dim]{escape(snippet)}[/]")
     where = "LOCAL" if answer.route == "local" else "CLOUD"
     out.file.flush()
     detail = escape(clean(f"{answer.model} · {'; '.join(answer.reasons)}"))

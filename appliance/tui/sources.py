@@ -3,7 +3,9 @@
 The pane lists each citation with its file, page, retrieval score and the start of its text,
 then the evidence sentences quoted with the answer; choosing one (Enter or a click) opens
 ``PassageScreen``: the cited span (or quoted sentence) highlighted between the text around it,
-as rebuilt from the index by ``appliance.tui.passages``.
+as rebuilt from the index by ``appliance.tui.passages``. A passage read from a scan says so
+with the page's OCR confidence (in the list and in the passage view), so that its quoted words
+are taken with the recognition errors they may hold; text-layer passages show nothing extra.
 """
 
 from __future__ import annotations
@@ -35,13 +37,21 @@ def snippet(text: str, limit: int = 90) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
+def ocr_note(c: Citation) -> str | None:
+    """``"read by OCR · confidence 0.87"`` for a passage read from a scan, None otherwise."""
+    ocr = c.record.ocr
+    return None if ocr is None else f"read by OCR · confidence {ocr:.2f}"
+
+
 def citation_prompt(c: Citation) -> Content:
-    """``[1] contracts/lease.pdf`` / ``page 2 · score 0.031`` / the start of the text."""
+    """``[1] contracts/lease.pdf`` / ``page 2 · score 0.031`` / the start of the text (with
+    ``· OCR 0.87`` after the score when the passage was read from a scan)."""
     page = f"page {c.page} · " if c.page is not None else ""
+    scanned = f" · OCR {c.record.ocr:.2f}" if c.record.ocr is not None else ""
     return Content.assemble(
         (f"[{c.n}] ", "bold $accent"),
         (name(c.file), "bold"),
-        (f"\n{page}score {c.score:.3f}\n", "$text-muted"),
+        (f"\n{page}score {c.score:.3f}{scanned}\n", "$text-muted"),
         (snippet(clean(c.text), 120), "italic"),
     )
 
@@ -142,6 +152,14 @@ class PassageScreen(ModalScreen[None]):
                 classes="modal-title",
                 markup=False,
             )
+            note = ocr_note(c)
+            if note is not None:
+                yield Label(
+                    f"{note} · the words may hold recognition errors",
+                    id="ocr-note",
+                    classes="modal-hint",
+                    markup=False,
+                )
             with VerticalScroll(id="passage-text"):
                 if clean(p.before).strip():
                     before = ("…" if p.more_before else "") + clean(p.before).strip()
