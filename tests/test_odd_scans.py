@@ -238,3 +238,31 @@ def test_fax_tiff_that_cannot_be_decoded(tmp_path: Path, damage: Any, reason: st
         _, sections = load_file(tmp_path / "bad.tiff", [])
         list(sections)
     assert info.value.reason == reason
+
+
+def test_sizes_inside_the_stream_that_lie(tmp_path: Path) -> None:
+    """Fax parameters and a JBIG2 page claiming 100,000 × 100,000 pixels (1.25 GB at 1 bit)
+    while the image dictionary says 720 × 172: no such bitmap is ever made."""
+    import resource
+    import struct
+
+    image = b"/Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 1 " % (W, H)
+    huge_fax = b"/Filter /CCITTFaxDecode /DecodeParms << /K -1 /Columns 100000 /Rows 100000 >>"
+    (tmp_path / "fax.pdf").write_bytes(image_pdf(image + huge_fax, fax_strip(PAGE), PAGE.size))
+    huge_page = struct.pack(">IIIIBH", 100_000, 100_000, 0, 0, 0, 0)
+    stream = struct.pack(">IBBBI", 0, 48, 0, 1, len(huge_page)) + huge_page
+    stream += jbig2_mmr(PAGE)[11 + 19 :]  # the real region segment after the lying page
+    (tmp_path / "jbig2.pdf").write_bytes(jbig2_pdf(stream))
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(LoadError) as info:
+        _, sections = load_file(tmp_path / "fax.pdf", [])
+        list(sections)
+    assert info.value.reason == (
+        "no text found: page 1: embedded CCITTFaxDecode image cannot be decoded"
+    )
+    _, sections = load_file(tmp_path / "jbig2.pdf", [])
+    (section,) = list(sections)  # pdfium clips the page to the image: read as usual
+    assert squeeze(section.text).startswith(squeeze(INVOICE[0]))
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 600
