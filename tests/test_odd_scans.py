@@ -13,6 +13,7 @@ covered here)."""
 from __future__ import annotations
 
 import io
+import logging
 import struct
 import time
 from pathlib import Path
@@ -36,15 +37,18 @@ def tiff_tags(data: bytes) -> Any:
     return tiff.tag_v2
 
 
-def fax_strip(im: Image.Image, compression: str = "group4") -> bytes:
-    """The CCITT-coded data of a 1-bit image (``"group4"``: T.6; ``"group3"``: T.4 1-D).
+def fax_strip(im: Image.Image, compression: str = "group4", two_d: bool = False) -> bytes:
+    """The CCITT-coded data of a 1-bit image (``"group4"``: T.6; ``"group3"``: T.4, 1-D or,
+    with ``two_d``, 2-D: TIFF's T4Options bit 0).
 
     Pillow writes mode "1" as PhotometricInterpretation 1 (0 is black) and libtiff codes 0 bits
     as the fax code's "white" runs: in the code, the black text is white. So a PDF decodes it
     right side up with ``/BlackIs1 true`` (coded black → 1 → white in DeviceGray).
     """
     buf = io.BytesIO()
-    im.save(buf, "TIFF", compression=compression, strip_size=(im.width + 7) // 8 * im.height)
+    strip = (im.width + 7) // 8 * im.height
+    extra = {"tiffinfo": {292: 1}} if two_d else {}
+    im.save(buf, "TIFF", compression=compression, strip_size=strip, **extra)
     data = buf.getvalue()
     tags = tiff_tags(data)
     assert tags[262] == 1  # BlackIsZero, as the docstring says
@@ -104,8 +108,8 @@ W, H = PAGE.size
 
 
 def fax_pdf(k: int = -1, black_is_1: bool = True, mask: bool = False, data: bytes = b"") -> bytes:
-    """The invoice as a CCITT fax image (``k``: -1 G4, 0 G3 1-D) in a PDF."""
-    coded = data or fax_strip(PAGE, "group4" if k < 0 else "group3")
+    """The invoice as a CCITT fax image (``k``: -1 G4, 0 G3 1-D, > 0 G3 2-D) in a PDF."""
+    coded = data or fax_strip(PAGE, "group4" if k < 0 else "group3", two_d=k > 0)
     kind = b"/ImageMask true" if mask else b"/ColorSpace /DeviceGray /BitsPerComponent 1"
     params = b"<< /K %d /Columns %d /Rows %d /BlackIs1 %s >>" % (
         k,
@@ -131,6 +135,7 @@ def jbig2_pdf(data: bytes = b"") -> bytes:
 ODD_PDFS = {
     "g4.pdf": lambda: fax_pdf(-1),
     "g3.pdf": lambda: fax_pdf(0),
+    "g3-2d.pdf": lambda: fax_pdf(4),
     # /BlackIs1 false on this data: white text on a black page, as faxes stored inverted are
     "negative.pdf": lambda: fax_pdf(-1, black_is_1=False),
     # a stencil mask: 0 samples (the text) painted in the fill colour, black
@@ -157,7 +162,7 @@ def test_odd_pdf_scan_is_read(tmp_path: Path, name: str) -> None:
 
 
 def test_broken_fax_and_jbig2_are_reported_and_the_rest_ingested(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -170,6 +175,8 @@ def test_broken_fax_and_jbig2_are_reported_and_the_rest_ingested(
     t0 = time.monotonic()
     report = run(settings, docs)
     assert time.monotonic() - t0 < 120  # no hang (pages are a second or two each here)
+    # nothing logged over the progress display (pypdfium2 warns when a bitmap is closed early)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
     assert report.added == 1
     reasons = {f.path: f.reason for f in report.failed}
@@ -206,13 +213,20 @@ def test_one_bit_and_fax_images(settings: Settings, tmp_path: Path) -> None:
     pages = [PAGE, scan(LETTER).convert("1").rotate(90, expand=True)]  # page 2 lies sideways
     pages[0].save(docs / "g4.tiff", save_all=True, append_images=pages[1:], compression="group4")
     pages[0].save(docs / "g3.tiff", save_all=True, append_images=pages[1:], compression="group3")
+    pages[0].save(  # T4Options (292) bit 0: 2-D coding
+        docs / "g3-2d.tiff",
+        save_all=True,
+        append_images=pages[1:],
+        compression="group3",
+        tiffinfo={292: 1},
+    )
 
     report = run(settings, docs)
-    assert report.failed == [] and report.added == 4
+    assert report.failed == [] and report.added == 5
     text = {(r[0], r[1]): squeeze(r[4]) for r in chunks(settings)}
     letter, invoice = squeeze(" ".join(LETTER)), squeeze(" ".join(INVOICE))
     assert text[("bw.png", 1)] == letter and text[("negative.png", 1)] == letter
-    for name in ("g4.tiff", "g3.tiff"):
+    for name in ("g4.tiff", "g3.tiff", "g3-2d.tiff"):
         assert text[(name, 1)] == invoice and text[(name, 2)] == letter
 
 

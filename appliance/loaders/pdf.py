@@ -174,7 +174,7 @@ def _undecodable(page: Any) -> str | None:
     try:
         for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3):
             try:
-                obj.get_bitmap(render=False).close()
+                obj.get_bitmap(render=False)  # freed when dropped (close() warns)
             except Exception:
                 filters = obj.get_filters()
                 return "/".join(filters) if filters else "unfiltered"
