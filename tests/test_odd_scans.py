@@ -1,26 +1,24 @@
-"""Odd scans at ingest: CCITT fax (G3, G4, stored as its negative, as a 1-bit mask) and JBIG2
-inside PDFs, 1-bit and fax-compressed images; damaged fax and JBIG2 data. Each is read and
-cited, or reported with a one-line reason while the rest of the ingest goes on.
+"""Odd scans at ingest: CCITT fax (G3 1-D and 2-D, G4, stored as its negative, as a 1-bit
+mask) and JBIG2 (arithmetic- and MMR-coded) inside PDFs, 1-bit and fax-compressed images;
+damaged fax and JBIG2 data, sizes that lie. Each is read and cited, or reported with a one-line
+reason while the rest of the ingest goes on.
 
 Every input is made here. Text is drawn with Pillow (``tests.test_ocr.scan``) and encoded by
 libtiff (through Pillow) as CCITT G3/G4; the fax strip is lifted out of the TIFF and wrapped in
-a hand-written PDF image XObject. The JBIG2 stream is a real one without an encoder package:
-JBIG2's generic region may be MMR-coded, and MMR is the G4 code, so a page-information segment
-and an immediate lossless generic region with MMR = 1 around the same G4 data are a valid
-JBIG2 page (the arithmetic-coded form and symbol dictionaries, which jbig2enc writes, are not
-covered here)."""
+a hand-written PDF image XObject. JBIG2 streams come from ``tests.jbig2``, an encoder written
+from the standard for these tests (generic regions only: symbol dictionaries and text regions,
+which jbig2enc also writes, are not covered)."""
 
 from __future__ import annotations
 
 import io
 import logging
-import struct
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageOps, TiffImagePlugin
+from PIL import ImageOps
 
 from appliance.config import Settings
 from appliance.loaders import LoadError, load_file
@@ -28,51 +26,8 @@ from appliance.retrieve import Retriever
 from appliance.store import Store
 
 from .conftest import FakeEmbedder
+from .jbig2 import fax_strip, jbig2, page_info, tiff_tags
 from .test_ocr import INVOICE, LETTER, chunks, run, scan
-
-
-def tiff_tags(data: bytes) -> Any:
-    tiff = Image.open(io.BytesIO(data))
-    assert isinstance(tiff, TiffImagePlugin.TiffImageFile)
-    return tiff.tag_v2
-
-
-def fax_strip(im: Image.Image, compression: str = "group4", two_d: bool = False) -> bytes:
-    """The CCITT-coded data of a 1-bit image (``"group4"``: T.6; ``"group3"``: T.4, 1-D or,
-    with ``two_d``, 2-D: TIFF's T4Options bit 0).
-
-    Pillow writes mode "1" as PhotometricInterpretation 1 (0 is black) and libtiff codes 0 bits
-    as the fax code's "white" runs: in the code, the black text is white. So a PDF decodes it
-    right side up with ``/BlackIs1 true`` (coded black → 1 → white in DeviceGray).
-    """
-    buf = io.BytesIO()
-    strip = (im.width + 7) // 8 * im.height
-    extra = {"tiffinfo": {292: 1}} if two_d else {}
-    im.save(buf, "TIFF", compression=compression, strip_size=strip, **extra)
-    data = buf.getvalue()
-    tags = tiff_tags(data)
-    assert tags[262] == 1  # BlackIsZero, as the docstring says
-    offsets, counts = tags[273], tags[279]
-    offsets = offsets if isinstance(offsets, tuple) else (offsets,)
-    counts = counts if isinstance(counts, tuple) else (counts,)
-    assert len(offsets) == 1  # one strip: the whole page is one fax stream
-    return data[offsets[0] : offsets[0] + counts[0]]
-
-
-def jbig2_mmr(im: Image.Image) -> bytes:
-    """An embedded JBIG2 stream (no file header, as PDF wants) holding ``im`` as one
-    MMR-coded immediate lossless generic region. JBIG2 has 1 = black and its MMR decoder
-    takes the code's white runs as 0, so the page is coded from its negative."""
-
-    def segment(number: int, kind: int, data: bytes) -> bytes:
-        # number, flags (type; 1-byte page association), no referred-to segments, page 1
-        return struct.pack(">IBBBI", number, kind, 0, 1, len(data)) + data
-
-    w, h = im.size
-    mmr = fax_strip(ImageOps.invert(im.convert("L")).convert("1"))
-    page_info = struct.pack(">IIIIBH", w, h, 0, 0, 0, 0)  # size, resolution unknown, flags
-    region = struct.pack(">IIIIB", w, h, 0, 0, 0) + b"\x01"  # at (0, 0), OR; MMR = 1
-    return segment(0, 48, page_info) + segment(1, 38, region + mmr)
 
 
 def image_pdf(image: bytes, data: bytes, size: tuple[int, int]) -> bytes:
@@ -126,10 +81,10 @@ def fax_pdf(k: int = -1, black_is_1: bool = True, mask: bool = False, data: byte
     return image_pdf(image, coded, PAGE.size)
 
 
-def jbig2_pdf(data: bytes = b"") -> bytes:
+def jbig2_pdf(data: bytes = b"", mmr: bool = False) -> bytes:
     image = b"/Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 1 /Filter "
     image += b"/JBIG2Decode"
-    return image_pdf(image % (W, H), data or jbig2_mmr(PAGE), PAGE.size)
+    return image_pdf(image % (W, H), data or jbig2(PAGE, mmr), PAGE.size)
 
 
 ODD_PDFS = {
@@ -140,8 +95,24 @@ ODD_PDFS = {
     "negative.pdf": lambda: fax_pdf(-1, black_is_1=False),
     # a stencil mask: 0 samples (the text) painted in the fill colour, black
     "mask.pdf": lambda: fax_pdf(-1, mask=True),
-    "jbig2.pdf": jbig2_pdf,
+    "jbig2.pdf": jbig2_pdf,  # arithmetic-coded generic region
+    "jbig2-mmr.pdf": lambda: jbig2_pdf(mmr=True),
 }
+
+
+@pytest.mark.parametrize("mmr", [False, True])
+def test_jbig2_streams_decode_to_the_page(mmr: bool) -> None:
+    """pdfium decodes the test encoder's JBIG2 to exactly the page it was given."""
+    import numpy as np
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(jbig2_pdf(mmr=mmr))
+    try:
+        (obj,) = list(doc[0].get_objects())
+        decoded = np.asarray(obj.get_bitmap(render=False).to_pil().convert("L"))
+    finally:
+        doc.close()
+    assert (decoded == np.asarray(PAGE.convert("L"))).all()
 
 
 def squeeze(text: str) -> str:
@@ -169,7 +140,7 @@ def test_broken_fax_and_jbig2_are_reported_and_the_rest_ingested(
     (docs / "jbig2.pdf").write_bytes(jbig2_pdf())
     garbage = bytes((i * 73 + 41) % 256 for i in range(4000))
     (docs / "garbage-jbig2.pdf").write_bytes(jbig2_pdf(garbage))
-    (docs / "cut-jbig2.pdf").write_bytes(jbig2_pdf(jbig2_mmr(PAGE)[:200]))
+    (docs / "cut-jbig2.pdf").write_bytes(jbig2_pdf(jbig2(PAGE, mmr=True)[:200]))
     (docs / "garbage-fax.pdf").write_bytes(fax_pdf(data=garbage))
     (docs / "cut-fax.pdf").write_bytes(fax_pdf(data=fax_strip(PAGE)[:60]))
     t0 = time.monotonic()
@@ -258,14 +229,12 @@ def test_sizes_inside_the_stream_that_lie(tmp_path: Path) -> None:
     """Fax parameters and a JBIG2 page claiming 100,000 × 100,000 pixels (1.25 GB at 1 bit)
     while the image dictionary says 720 × 172: no such bitmap is ever made."""
     import resource
-    import struct
 
     image = b"/Width %d /Height %d /ColorSpace /DeviceGray /BitsPerComponent 1 " % (W, H)
     huge_fax = b"/Filter /CCITTFaxDecode /DecodeParms << /K -1 /Columns 100000 /Rows 100000 >>"
     (tmp_path / "fax.pdf").write_bytes(image_pdf(image + huge_fax, fax_strip(PAGE), PAGE.size))
-    huge_page = struct.pack(">IIIIBH", 100_000, 100_000, 0, 0, 0, 0)
-    stream = struct.pack(">IBBBI", 0, 48, 0, 1, len(huge_page)) + huge_page
-    stream += jbig2_mmr(PAGE)[11 + 19 :]  # the real region segment after the lying page
+    real = jbig2(PAGE, mmr=True)
+    stream = page_info(100_000, 100_000) + real[len(page_info(W, H)) :]  # the real region
     (tmp_path / "jbig2.pdf").write_bytes(jbig2_pdf(stream))
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
