@@ -6,6 +6,8 @@ prompt, history, passages, question and the answer's token budget fit the contex
 prompt never overflows. Follow-up questions are made standalone for retrieval by a simple
 method that works with a tiny model: a question that leans on the conversation (pronouns,
 "and ...", "what about ...", very short) is searched together with the previous question.
+``STYLES`` holds the shipped layout (``default``) and the alternatives that
+``python -m bench.answers_bench`` compares against it (README, "Choosing the model").
 """
 
 from __future__ import annotations
