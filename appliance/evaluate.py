@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,19 +75,85 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().rstrip(".")
 
 
+@dataclass(frozen=True)
+class MethodScore:
+    """Page (or file) hit@1, hit@5 and MRR over the top ``DEPTH`` for one retrieval method."""
+
+    hit1: float
+    hit5: float
+    mrr: float
+
+    def to_json(self) -> dict[str, float]:
+        return {"hit@1": self.hit1, "hit@5": self.hit5, "mrr": self.mrr}
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """One question: the gold passage's rank per method (None: not in the top ``DEPTH``) and,
+    when it was answered, whether the answer and the evidence hold the gold answer and which
+    answer sentences the claim check marked supported."""
+
+    question: str
+    ranks: dict[str, int | None]
+    answer_contains: bool | None = None
+    evidence_contains: bool | None = None
+    supported: tuple[bool, ...] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"question": self.question, "ranks": dict(self.ranks)}
+        if self.answer_contains is not None:
+            row["answer_contains"] = self.answer_contains
+        if self.evidence_contains is not None:
+            row["evidence_contains"] = self.evidence_contains
+        if self.supported is not None:
+            row["supported"] = list(self.supported)
+        return row
+
+
+@dataclass(frozen=True)
+class EvalScore:
+    """What ``evaluate`` measured. The answer shares are None when nothing was answered; the
+    evidence and claim figures exist only when answers came with them (``checked``)."""
+
+    questions: int
+    methods: dict[Method, MethodScore]
+    answer_contains: float | None = None
+    evidence_contains: float | None = None
+    answer_or_evidence_contains: float | None = None
+    supported_rate: float | None = None
+    checked: bool = False
+    per_question: tuple[QuestionResult, ...] = ()
+
+    def to_json(self, *, per_question: bool = True) -> dict[str, Any]:
+        """The JSON ``appliance eval --json`` prints (without ``per_question`` there)."""
+        result: dict[str, Any] = {"questions": self.questions}
+        for method, score in self.methods.items():
+            result[method] = score.to_json()
+        result["answer_contains"] = self.answer_contains
+        if self.checked:
+            result["evidence_contains"] = self.evidence_contains
+            result["answer_or_evidence_contains"] = self.answer_or_evidence_contains
+            result["supported_rate"] = self.supported_rate
+        if per_question:
+            result["per_question"] = [row.to_json() for row in self.per_question]
+        return result
+
+
 def evaluate(
     path: Path,
     retriever: Retriever,
     *,
     answer_fn: Callable[[str], Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> dict[str, Any]:
+) -> EvalScore:
+    """Search every question of the eval file at ``path`` with each method and, given
+    ``answer_fn`` (a question -> an ``Answer`` or a string), check the answers too."""
     items = load_items(path)
     totals = {m: {"hit@1": 0.0, "hit@5": 0.0, "mrr": 0.0} for m in METHODS}
     answered = contained = in_evidence = in_either = 0
     sentences = supported = 0
     checked = False
-    per_question = []
+    per_question: list[QuestionResult] = []
     for i, item in enumerate(items, 1):
         ranks: dict[str, int | None] = {}
         for method in METHODS:
@@ -98,14 +164,14 @@ def evaluate(
                 totals[method]["hit@1"] += rank == 1
                 totals[method]["hit@5"] += rank <= 5
                 totals[method]["mrr"] += 1.0 / rank
-        row: dict[str, Any] = {"question": item.question, "ranks": ranks}
+        row = QuestionResult(item.question, ranks)
         if answer_fn is not None and item.answer:
             got = answer_fn(item.question)
             text = got if isinstance(got, str) else got.read()
             ok = contains_answer(item.answer, text)
             answered += 1
             contained += ok
-            row["answer_contains"] = ok
+            row = replace(row, answer_contains=ok)
             if not isinstance(got, str):  # an Answer: its evidence and claim check too
                 checked = True
                 quoted = contains_answer(item.answer, " ".join(e.text for e in got.evidence))
@@ -114,19 +180,24 @@ def evaluate(
                 in_either += ok or quoted
                 sentences += len(claims)
                 supported += sum(c.supported for c in claims)
-                row["evidence_contains"] = quoted
-                row["supported"] = [c.supported for c in claims]
+                row = replace(
+                    row, evidence_contains=quoted, supported=tuple(c.supported for c in claims)
+                )
         per_question.append(row)
         if progress:
             progress(i, len(items))
     n = len(items)
-    result: dict[str, Any] = {"questions": n}
-    for method in METHODS:
-        result[method] = {k: round(v / n, 4) for k, v in totals[method].items()}
-    result["answer_contains"] = round(contained / answered, 4) if answered else None
-    if checked:
-        result["evidence_contains"] = round(in_evidence / answered, 4)
-        result["answer_or_evidence_contains"] = round(in_either / answered, 4)
-        result["supported_rate"] = round(supported / sentences, 4) if sentences else None
-    result["per_question"] = per_question
-    return result
+    methods = {
+        m: MethodScore(*(round(totals[m][k] / n, 4) for k in ("hit@1", "hit@5", "mrr")))
+        for m in METHODS
+    }
+    return EvalScore(
+        questions=n,
+        methods=methods,
+        answer_contains=round(contained / answered, 4) if answered else None,
+        evidence_contains=round(in_evidence / answered, 4) if checked else None,
+        answer_or_evidence_contains=round(in_either / answered, 4) if checked else None,
+        supported_rate=round(supported / sentences, 4) if checked and sentences else None,
+        checked=checked,
+        per_question=tuple(per_question),
+    )

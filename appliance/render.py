@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from appliance.audit import VerifyResult
     from appliance.conversations import Summary
     from appliance.doctor import Check
+    from appliance.evaluate import EvalScore
     from appliance.privacy.evaluate import Score
     from appliance.results import IndexStatus, ModelList
 
@@ -210,22 +211,20 @@ def print_checks(checks: list[Check]) -> None:
             out.print(f"      fix: {escape(clean(c.fix))}")
 
 
-def print_eval(result: dict[str, Any]) -> None:
-    table = Table(title=f"retrieval on {result['questions']} questions")
+def print_eval(result: EvalScore) -> None:
+    table = Table(title=f"retrieval on {result.questions} questions")
     for col in ("method", "hit@1", "hit@5", "MRR"):
         table.add_column(col)
-    for method in ("dense", "lexical", "hybrid"):
-        m = result[method]
-        table.add_row(method, f"{m['hit@1']:.2f}", f"{m['hit@5']:.2f}", f"{m['mrr']:.3f}")
+    for method, m in result.methods.items():
+        table.add_row(method, f"{m.hit1:.2f}", f"{m.hit5:.2f}", f"{m.mrr:.3f}")
     out.print(table)
-    if result.get("answer_contains") is not None:
-        out.print(f"answers containing the gold answer: {result['answer_contains']:.2f}")
-    if result.get("evidence_contains") is not None:
-        out.print(f"evidence containing the gold answer: {result['evidence_contains']:.2f}")
-        either = result["answer_or_evidence_contains"]
-        out.print(f"answer or evidence containing it: {either:.2f}")
-    if result.get("supported_rate") is not None:
-        out.print(f"answer sentences backed by their sources: {result['supported_rate']:.2f}")
+    if result.answer_contains is not None:
+        out.print(f"answers containing the gold answer: {result.answer_contains:.2f}")
+    if result.evidence_contains is not None:
+        out.print(f"evidence containing the gold answer: {result.evidence_contains:.2f}")
+        out.print(f"answer or evidence containing it: {result.answer_or_evidence_contains:.2f}")
+    if result.supported_rate is not None:
+        out.print(f"answer sentences backed by their sources: {result.supported_rate:.2f}")
 
 
 def print_privacy_eval(score: Score) -> None:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from appliance.backends.gguf_info import ModelInfo
     from appliance.conversations import Summary
     from appliance.doctor import Check
+    from appliance.evaluate import EvalScore
     from appliance.ingest import IngestReport
     from appliance.privacy.evaluate import Score
 
@@ -219,10 +220,10 @@ class AskResult(_Result):
 class EvalReport(_Result):
     """``appliance.evaluate.evaluate``'s result (per-question rows are left out of the JSON)."""
 
-    result: dict[str, Any] = field(default_factory=dict)
+    result: EvalScore
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.result.items() if k != "per_question"}
+        return self.result.to_json(per_question=False)
 
     def render(self) -> None:
         from appliance.render import print_eval

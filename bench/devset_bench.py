@@ -241,7 +241,7 @@ def variant(retriever: Retriever, embedder: CachedEmbedder, ablation: Ablation) 
 
 
 def score(eval_file: Path, retriever: Retriever) -> dict[str, Any]:
-    return evaluate(eval_file, retriever)
+    return evaluate(eval_file, retriever).to_json()
 
 
 def latency(retriever: Retriever, questions: list[str]) -> tuple[float, float]:

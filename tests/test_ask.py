@@ -249,12 +249,17 @@ def test_eval_reports_every_method(indexed: Settings, retriever: Retriever, tmp_
         + "\n"
     )
     result = evaluate(f, retriever, answer_fn=lambda q: "the answer is X")
-    assert result["questions"] == 2
-    for m in ("dense", "lexical", "hybrid"):
-        assert set(result[m]) == {"hit@1", "hit@5", "mrr"}
-        assert 0.0 <= result[m]["hit@5"] <= 0.5
-    assert result["lexical"]["hit@5"] == 0.5
-    assert result["answer_contains"] == 1.0
+    assert result.questions == 2
+    assert list(result.methods) == ["dense", "lexical", "hybrid"]
+    for score in result.methods.values():
+        assert 0.0 <= score.hit5 <= 0.5
+    assert result.methods["lexical"].hit5 == 0.5
+    assert result.answer_contains == 1.0
+    assert not result.checked  # plain strings carry no evidence or claims
+    assert [row.ranks["lexical"] for row in result.per_question][1] is None
+    as_json = result.to_json()
+    assert set(as_json["hybrid"]) == {"hit@1", "hit@5", "mrr"}
+    assert "evidence_contains" not in as_json and len(as_json["per_question"]) == 2
 
 
 @pytest.mark.parametrize(

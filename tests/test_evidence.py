@@ -174,10 +174,10 @@ def test_eval_reports_evidence_and_supported_rate(tmp_path: Path) -> None:
                       "file": "hr/employee_handbook.pdf", "answer": "27 days"}) + "\n"
     )  # fmt: skip
     result = evaluate(f, assistant.retriever, answer_fn=assistant.ask)
-    assert result["answer_contains"] == 0.5  # "29250 pounds" is "£29,250"
-    assert result["evidence_contains"] == 1.0
-    assert result["answer_or_evidence_contains"] == 1.0
-    assert 0 < result["supported_rate"] < 1
+    assert result.answer_contains == 0.5  # "29250 pounds" is "£29,250"
+    assert result.evidence_contains == 1.0
+    assert result.answer_or_evidence_contains == 1.0
+    assert result.supported_rate is not None and 0 < result.supported_rate < 1
 
 
 # -- in the chat app -----------------------------------------------------------------------------
