@@ -87,16 +87,9 @@ class Assistant:
     def cloud_proxy(self) -> str | None:
         """The proxy cloud requests go through (``http://proxy.corp:3128``, credentials left
         out), or None when they go direct; stated in the audit line."""
-        from urllib.parse import urlsplit
-
         from appliance import egress
 
-        proxy = egress.proxy_for(self.cloud_base_url())
-        if proxy is None:
-            return None
-        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{parts.hostname}{port}"
+        return egress.proxy_shown_for(self.cloud_base_url())
 
     def hybrid_unavailable(self) -> str | None:
         """Why hybrid mode cannot be switched on now (None when it can)."""
@@ -145,10 +138,9 @@ class Assistant:
 
     def _allow_trusted_server(self) -> None:
         """Open the egress guard for a trusted model server: it answers in every mode."""
-        if self._server_trust():
-            from appliance.backends.openai import allow_server
+        from appliance.backends.openai import allow_trusted_server
 
-            allow_server(self.settings.llm.base_url or "", trusted=True)
+        allow_trusted_server(self.settings.llm, self.settings.privacy)
 
     def local_backend(self, model: str | None = None) -> Backend:
         if model not in self._local:

@@ -279,6 +279,19 @@ def proxy_for(url: str) -> str | None:
     return proxy if "://" in proxy else f"http://{proxy}"
 
 
+def proxy_shown_for(url: str) -> str | None:
+    """The proxy requests to ``url`` go through, as the audit states it: scheme, host and port,
+    credentials and paths left out (None when they go direct): with
+    ``HTTPS_PROXY=http://ana:secret@proxy.corp.example:3128/``, ``http://proxy.corp.example:3128``.
+    """
+    proxy = proxy_for(url)
+    if proxy is None:
+        return None
+    parts = urlsplit(proxy)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
+
+
 def allow_endpoint(url: str) -> str | None:
     """Hybrid mode: check ``url`` and, when the guard is on, allow it and its proxy.
 

@@ -388,6 +388,13 @@ def allow_server(url: str, *, trusted: bool) -> str | None:
     return None
 
 
+def allow_trusted_server(llm: LLMSettings, privacy: PrivacySettings) -> None:
+    """Open the egress guard for the configured model server when it is trusted: it is inside
+    the trust boundary and answers in every mode. Nothing to do for any other backend."""
+    if server_trust(llm, privacy):
+        allow_server(llm.base_url or "", trusted=True)
+
+
 def _entry(entry: str) -> tuple[str, int | None]:
     """A ``privacy.trusted_hosts`` entry as (host, port or None): ``gpu-box:8000``,
     ``10.0.0.5``, ``[fd00::5]:8000``, ``fd00::5``, or a URL."""
