@@ -23,15 +23,20 @@ from appliance.claims import Claim, check_claims
 from appliance.evidence import Evidence, select_evidence
 from appliance.prompting import Turn, cited_numbers
 from appliance.retrieve import Hit
-from appliance.store import ChunkRecord
+from appliance.store import ChunkRecord, OfChunk
 
 __all__ = ["Answer", "Citation"]
 
 
 @dataclass(frozen=True)
-class Citation:
+class Citation(OfChunk):
     """A passage as cited: its number in the prompt, the stored chunk it is (or the exact
-    span of it quoted as evidence) and the chunk's retrieval score."""
+    span of it quoted as evidence; fields read through) and the chunk's retrieval score.
+
+    >>> record = ChunkRecord(7, "report.pdf", "/docs/report.pdf", 3, 0, 9, "The rent")
+    >>> Citation(1, record, 0.5).where
+    'report.pdf p.3'
+    """
 
     n: int
     record: ChunkRecord
@@ -40,31 +45,6 @@ class Citation:
     @classmethod
     def from_hit(cls, n: int, hit: Hit) -> Citation:
         return cls(n, hit.record, hit.score)
-
-    # The record's fields, read through (a citation is its chunk).
-    @property
-    def file(self) -> str:
-        return self.record.file
-
-    @property
-    def path(self) -> str:
-        return self.record.path
-
-    @property
-    def page(self) -> int | None:
-        return self.record.page
-
-    @property
-    def start(self) -> int:
-        return self.record.start
-
-    @property
-    def end(self) -> int:
-        return self.record.end
-
-    @property
-    def text(self) -> str:
-        return self.record.text
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,16 +56,6 @@ class Citation:
             "score": round(self.score, 6),
             "text": self.text,
         }
-
-    @property
-    def where(self) -> str:
-        """``report.pdf p.3`` (the file alone when it has no pages).
-
-        >>> record = ChunkRecord(7, "report.pdf", "/docs/report.pdf", 3, 0, 9, "The rent")
-        >>> Citation(1, record, 0.5).where
-        'report.pdf p.3'
-        """
-        return self.record.where
 
 
 class Answer:

@@ -37,7 +37,7 @@ from appliance.config import Settings
 from appliance.embedding import Embedder, TextEmbedder
 from appliance.errors import ModelError
 from appliance.statements import StatementPages
-from appliance.store import ChunkRecord, Store
+from appliance.store import ChunkRecord, OfChunk, Store
 from appliance.vectors import BEHIND, VectorIndex
 
 Method = Literal["dense", "lexical", "hybrid"]
@@ -114,8 +114,9 @@ def expand_query(text: str) -> str:
 
 
 @dataclass
-class Hit:
-    """A retrieved chunk: its stored ``record`` and how it scored (fused, and per method)."""
+class Hit(OfChunk):
+    """A retrieved chunk: its stored ``record`` (fields read through) and how it scored
+    (fused, and per method)."""
 
     record: ChunkRecord
     score: float
@@ -124,48 +125,6 @@ class Hit:
     dense_rank: int | None = None
     lexical_rank: int | None = None
     rerank: float | None = None
-
-    # The record's fields, read through (a hit is its chunk).
-    @property
-    def chunk_id(self) -> int:
-        return self.record.id
-
-    @property
-    def file(self) -> str:
-        return self.record.file
-
-    @property
-    def path(self) -> str:
-        return self.record.path
-
-    @property
-    def page(self) -> int | None:
-        return self.record.page
-
-    @property
-    def start(self) -> int:
-        return self.record.start
-
-    @property
-    def end(self) -> int:
-        return self.record.end
-
-    @property
-    def text(self) -> str:
-        return self.record.text
-
-    @property
-    def sensitive(self) -> bool:
-        return self.record.sensitive
-
-    @property
-    def detectors(self) -> dict[str, int]:
-        return self.record.detectors
-
-    @property
-    def where(self) -> str:
-        """``contracts/lease.pdf p.3`` or ``notes.md``."""
-        return self.record.where
 
 
 def fts_query(text: str, max_terms: int = 32) -> str | None:

@@ -180,6 +180,54 @@ class ChunkRecord:
         return f"{self.file} p.{self.page}" if self.page is not None else self.file
 
 
+class OfChunk:
+    """For types built on one stored chunk (a search ``Hit``, an answer's ``Citation``): the
+    ``record``'s fields read through, so ``hit.file`` is ``hit.record.file``."""
+
+    record: ChunkRecord
+
+    @property
+    def chunk_id(self) -> int:
+        return self.record.id
+
+    @property
+    def file(self) -> str:
+        return self.record.file
+
+    @property
+    def path(self) -> str:
+        return self.record.path
+
+    @property
+    def page(self) -> int | None:
+        return self.record.page
+
+    @property
+    def start(self) -> int:
+        return self.record.start
+
+    @property
+    def end(self) -> int:
+        return self.record.end
+
+    @property
+    def text(self) -> str:
+        return self.record.text
+
+    @property
+    def sensitive(self) -> bool:
+        return self.record.sensitive
+
+    @property
+    def detectors(self) -> dict[str, int]:
+        return self.record.detectors
+
+    @property
+    def where(self) -> str:
+        """``contracts/lease.pdf p.3`` or ``notes.md``."""
+        return self.record.where
+
+
 class Store:
     """An open index folder. Use ``Store.open(...)``; close when done (or use ``with``)."""
 
