@@ -54,6 +54,12 @@ _FISCAL = re.compile(
 _REGISTRANT = re.compile(
     r"([^\n]{2,100})\n[^\n]{0,40}\(?\s*exact name of (?:the )?registrant", re.IGNORECASE
 )
+# Their cover page lists the stock's trading symbol beside the exchange that lists it.
+_TRADING_SYMBOL = re.compile(r"trading\s+symbols?", re.IGNORECASE)
+_SYMBOL_ON_EXCHANGE = re.compile(
+    r"(?<![\w/.$])([A-Z]{2,5})\s+(?:The\s+)?(?:New\s+York|NYSE|Nasdaq|NASDAQ|Chicago|Boston|"
+    r"Cboe|CBOE|Pacific|London|Toronto)\b"
+)
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 _GENERIC_TITLE = re.compile(r"^(untitled|document\d*|microsoft word|page \d+|none)$", re.I)
 _WORD_PREFIX = re.compile(r"^microsoft (word|powerpoint|excel) - ", re.I)
@@ -150,6 +156,23 @@ def is_column_header(line: str) -> bool:
     if len(text) > 80 or len(_YEAR.findall(text)) < 2:
         return False
     return not re.search(r"\d{3,}|\d,\d", _YEAR.sub(" ", text))
+
+
+def cover_ticker(text: str) -> str:
+    """The trading symbol an SEC cover page states (``"JNJ"``), or ``""``.
+
+    Read from the first symbol written just before an exchange's name after a "Trading
+    Symbol(s)" heading (two to five capitals, so "A" or a note's "JNJ24C" are not taken).
+
+    >>> cover_ticker("Title of each class Trading Symbol(s) Name of each exchange\\n"
+    ...              "Common Stock, Par Value $1.00 JNJ New York Stock Exchange")
+    'JNJ'
+    """
+    m = _TRADING_SYMBOL.search(text)
+    if m is None:
+        return ""
+    found = _SYMBOL_ON_EXCHANGE.search(text, m.end(), m.end() + 1500)
+    return found.group(1) if found else ""
 
 
 class DocumentContext:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from appliance.config import Settings
+from appliance.context import cover_ticker, path_words
 from appliance.embedding import Embedder, TextEmbedder
 from appliance.errors import ModelError
 from appliance.statements import StatementPages
@@ -57,6 +58,22 @@ _QUESTION_WORDS = frozenset(
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ALNUM = re.compile(r"[^\W\d_]+|\d+")
+# Short forms of company names ("AmEx", "JnJ", "P&G", "GE", a ticker): a question's word counts
+# as one only when it is written like an abbreviation (two capitals or more, or an "&"), and is
+# not one of the abbreviations financial questions use for other things.
+_SHORT_TOKEN = re.compile(r"[^\W_]+(?:&[^\W_]+)*")
+_LETTER_AND_LETTER = re.compile(r"\b([A-Z])\s*(?:&|and)\s*([A-Z])\b")  # "J and J", "P & G"
+_NOT_SHORT_NAMES = frozenset(
+    "us usa uk eu usd eur gbp eps fy ytd yoy ttm ltm ceo cfo coo gaap ifrs sec ppe ppne cogs "
+    "sga sg&a r&d m&a roa roe roi roic ebit ebitda capex opex fcf dpo dso dio ocf nol ai ip "
+    "ok id pdf faq q1 q2 q3 q4 h1 h2 ii iii iv".split()
+)
+# Words of a document line that are no part of a company's name.
+_NOT_NAME_PARTS = frozenset(
+    "company companies co corp corporation inc incorporated plc ltd limited llc lp llp group "
+    "holdings holding sa ag nv se the form filed annual report quarterly united states "
+    "securities exchange commission fiscal year fy".split()
+)
 
 # Financial abbreviations and the words reports use for them (lexical query only).
 _SYNONYMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
@@ -174,7 +191,7 @@ class Retriever:
         self.warnings: list[str] = []
         self._reranker: Any = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lexical")
-        self._names: tuple[int, int, dict[str, set[int]]] | None = None
+        self._names: tuple[int, int, dict[str, set[int]], dict[str, set[int]]] | None = None
         self._file_chunks: dict[frozenset[int], set[int]] = {}
         self.statements = StatementPages(self.store, self.embedder)
 
@@ -239,31 +256,46 @@ class Retriever:
 
     # -- documents a question names ------------------------------------------------------------
     def named_files(self, query: str) -> set[int]:
-        """Files the question names by a word of their path, title or company that few carry.
+        """Files the question names by a word of their path, title or company that few carry,
+        or by a short form of their company's name (``short_forms``) or its trading symbol.
 
         A word counts when at most a third of the files (at least one) carry it, so "company"
         or "10k" in every annual report's name does not; numbers (years) only add to a file
-        that a word already named. The files scoring at least half the best score are returned.
+        that a word already named. A short form counts only when the question writes it like
+        one ("AmEx", "JNJ", "P&G"; see ``short_words``). The files scoring at least half the best
+        score are returned.
         """
         gen = self.store.generation
         if self._names is None or self._names[0] != gen:
             postings: dict[str, set[int]] = {}
+            short: dict[str, set[int]] = {}
             contexts = self.store.file_contexts()
             for fid, text in contexts.items():
                 for w in _name_words(text):
                     postings.setdefault(w, set()).add(fid)
-            self._names = (gen, len(contexts), postings)
+                forms = short_forms(text)
+                ticker = cover_ticker(self._cover_text(fid))
+                if ticker:
+                    forms.add(ticker.lower())
+                for w in forms:
+                    short.setdefault(w, set()).add(fid)
+            self._names = (gen, len(contexts), postings, short)
             self._file_chunks.clear()
-        _, files, postings = self._names
+        _, files, postings, short = self._names
         if files < 2:
             return set()
         limit = max(1, files // 3)
         asked = [w for w in _name_words(expand_query(query)) if w in postings]
+        asked_short = [w for w in short_words(query) if w in short and w not in asked]
         scores: dict[int, float] = {}
         for w in asked:
             if not w.isdigit() and len(postings[w]) <= limit:
                 for fid in postings[w]:
                     scores[fid] = scores.get(fid, 0.0) + 1.0 / len(postings[w])
+        for w in asked_short:
+            if len(short[w]) <= limit:
+                for fid in short[w]:
+                    scores[fid] = scores.get(fid, 0.0) + 1.0 / len(short[w])
         for w in asked:
             if w.isdigit():
                 for fid in postings[w] & scores.keys():
@@ -272,6 +304,12 @@ class Retriever:
             return set()
         best = max(scores.values())
         return {fid for fid, s in scores.items() if s >= best / 2}
+
+    def _cover_text(self, file_id: int, chunks: int = 8) -> str:
+        """The text of a file's first chunks (where a report's cover page is)."""
+        first = sorted(self.store.file_chunk_ids([file_id]))[:chunks]
+        records = self.store.chunk_records(first)
+        return "\n".join(records[i].text for i in first if i in records)
 
     def chunks_of(self, file_ids: set[int]) -> set[int]:
         key = frozenset(file_ids)
@@ -439,6 +477,63 @@ def _name_words(text: str) -> set[str]:
         pieces = [p for p in _ALNUM.findall(word) if p.isdigit()]
         words.update(w for w in [word, *pieces] if len(w) > 1)
     return words
+
+
+def short_forms(context: str) -> set[str]:
+    """Short forms of the company names in a file's context (path and document line), lower
+    case: the initials of a name of two to four words ("Johnson & Johnson": ``jj``, ``j&j``,
+    ``jnj``), blends of two words' starts ("American Express": ``amex``), and initials with
+    "of" ("Bank of America": ``bofa``). Corporate and filing words ("Inc", "Form") are no part
+    of a name; a one-word name has no short form here (its word names it already).
+
+    >>> sorted(short_forms("reports/AMEX_2022.pdf\\nAmerican Express Company"))
+    ['a&e', 'ae', 'ame', 'amee', 'ameex', 'ameexp', 'amex', 'amexp', 'ane']
+    >>> "bofa" in short_forms("BofA.pdf\\nBank of America Corporation")
+    True
+    """
+    forms: set[str] = set()
+    lines = context.split("\n", 1)
+    path = path_words(lines[0]).split(" › ")[-1]
+    parts = [path, *(lines[1].split(" · ") if len(lines) > 1 else [])]
+    for part in parts:
+        tokens = [
+            w
+            for w in re.findall(r"[^\W\d_]+", part.lower())
+            if len(w) > 1 and w not in _NOT_NAME_PARTS
+        ]
+        while tokens and tokens[-1] in ("of", "and"):
+            tokens.pop()
+        if "of" in tokens[1:]:
+            forms.add("".join(w if w == "of" else w[0] for w in tokens if w != "and"))
+        words = [w for w in tokens if w not in _STOPWORDS]
+        if not 2 <= len(words) <= 4:
+            continue
+        forms.add("".join(w[0] for w in words))
+        if len(words) == 2:
+            a, b = words
+            forms.update({f"{a[0]}&{b[0]}", f"{a[0]}n{b[0]}"})
+            forms.update(a[:i] + b[:j] for i in (2, 3) for j in (1, 2, 3))
+    return forms
+
+
+def short_words(question: str) -> list[str]:
+    """The question's words written as short forms or symbols, lower case: two capitals or
+    more, or an "&" ("AmEx", "JnJ", "JNJ", "P&G", "J and J", "GE"), and not an abbreviation
+    questions use for other things ("EPS", "R&D", "US").
+
+    >>> short_words("Did AmEx, J and J or the US raise EPS? Ask P&G, not Pepsi.")
+    ['amex', 'j&j', 'p&g']
+    """
+    text = _LETTER_AND_LETTER.sub(r"\1&\2", question)
+    out: list[str] = []
+    for token in _SHORT_TOKEN.findall(text):
+        low = token.lower()
+        if sum(c.isupper() for c in token) < 2 and "&" not in token:
+            continue
+        if low in _NOT_SHORT_NAMES or low in _STOPWORDS or low.isdigit() or low in out:
+            continue
+        out.append(low)
+    return out
 
 
 def page_order(

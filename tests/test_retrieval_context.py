@@ -16,6 +16,7 @@ from appliance.config import Settings
 from appliance.context import (
     ContextVectors,
     DocumentContext,
+    cover_ticker,
     is_column_header,
     is_heading,
     useful_title,
@@ -367,6 +368,91 @@ def test_statements_asked_from_metrics_and_names() -> None:
     # PDF text splits a heading's last letter off
     assert titles_statement("3M\nConsolidated Balance Shee t › At December 31", ["balance"])
     assert not titles_statement("acme\nConsolidated Statement of Comprehensive Income", ["income"])
+
+
+def _cover(company: str, ticker: str) -> str:
+    """An SEC 10-K cover page: the registrant's name and its trading symbol."""
+    return (
+        "UNITED STATES SECURITIES AND EXCHANGE COMMISSION\nFORM 10-K\n"
+        "For the fiscal year ended December 31, 2022\n"
+        f"{company}\n(Exact name of registrant as specified in its charter)\n"
+        "Title of each class Trading Symbol(s) Name of each exchange on which registered\n"
+        f"Common Stock, par value $1.00 {ticker} New York Stock Exchange\n"
+        f"2.5% Notes due 2030 {ticker}30 New York Stock Exchange\n"
+    )
+
+
+def test_question_naming_a_company_by_a_short_form(
+    tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder
+) -> None:
+    docs = tmp_path / "docs"
+    body = "Revenue for the year was {0} million and inventory turned over {1} times.\n" * 3
+    filings = [
+        ("report_a.pdf", "JOHNSON & JOHNSON", "JNJ"),
+        ("report_b.pdf", "American Express Company", "AXP"),
+        ("report_c.pdf", "The Procter & Gamble Company", "PG"),
+        ("report_d.pdf", "Bank of America Corporation", "BAC"),
+        ("report_e.pdf", "General Electric Company", "GE"),
+        ("report_f.pdf", "Zenith Widgets Inc.", "ZWI"),
+    ]
+    for n, (name, company, ticker) in enumerate(filings):
+        _pdf(docs / name, [_cover(company, ticker), body.format(100 + n, n + 2)])
+    ingest([docs], settings, embedder=fake_embedder)
+    retriever = Retriever(settings, embedder=fake_embedder)
+    files = {r.relpath: r.id for r in retriever.store.files().values()}
+
+    def named(question: str) -> set[str]:
+        by_id = {v: k for k, v in files.items()}
+        return {by_id[f] for f in retriever.named_files(question)}
+
+    try:
+        # initials written as a short form, blends of word starts, "of" kept, the ticker
+        assert named("Are JnJ's FY2022 financials those of a high growth company?") == {
+            "report_a.pdf"
+        }
+        assert named("How many times did J&J turn its inventory?") == {"report_a.pdf"}
+        assert named("How many times did J and J turn its inventory?") == {"report_a.pdf"}
+        assert named("Does AmEx have an improving operating margin?") == {"report_b.pdf"}
+        assert named("Does AMEX have an improving operating margin?") == {"report_b.pdf"}
+        assert named("What was P&G's revenue?") == {"report_c.pdf"}
+        assert named("What was BofA's revenue?") == {"report_d.pdf"}
+        assert named("What was GE's revenue?") == {"report_e.pdf"}
+        assert named("What was AXP's revenue?") == {"report_b.pdf"}
+        assert named("What was ZWI revenue?") == {"report_f.pdf"}
+        hits = retriever.search("What was P&G's revenue for the year?", 3)
+        assert hits[0].file == "report_c.pdf"
+        # not written like a short form, or an abbreviation questions use for other things
+        assert named("What was ge revenue, and was amex or jnj mentioned?") == set()
+        assert named("What was EPS in the US, and R&D?") == set()
+        assert named("What was the revenue of AE?") == {"report_b.pdf"}  # capitals: a name
+        assert named("What was the revenue of Ae?") == set()
+    finally:
+        retriever.close()
+
+
+def test_short_forms_that_many_files_share_name_none(
+    tmp_path: Path, settings: Settings, fake_embedder: FakeEmbedder
+) -> None:
+    docs = tmp_path / "docs"
+    for n, company in enumerate(["Global Energy Inc.", "General Electric Co", "Green Eggs Corp"]):
+        _pdf(docs / f"r{n}.pdf", [_cover(company, f"Q{n}X"), "Revenue was 10 million.\n"])
+    _pdf(docs / "r3.pdf", [_cover("Acme Widgets Inc.", "ACW"), "Revenue was 10 million.\n"])
+    ingest([docs], settings, embedder=fake_embedder)
+    retriever = Retriever(settings, embedder=fake_embedder)
+    try:
+        assert retriever.named_files("What was GE's revenue?") == set()  # three of four: no
+        assert len(retriever.named_files("What was ACW's revenue?")) == 1
+    finally:
+        retriever.close()
+
+
+def test_cover_ticker() -> None:
+    assert cover_ticker(_cover("JOHNSON & JOHNSON", "JNJ")) == "JNJ"
+    nasdaq = "Trading Symbols Name of each exchange\nCommon Stock PEP The Nasdaq Stock Market LLC"
+    assert cover_ticker(nasdaq) == "PEP"
+    # no symbol heading, or no symbol beside an exchange
+    assert cover_ticker("Common Stock JNJ New York Stock Exchange") == ""
+    assert cover_ticker("Trading Symbol(s)\nSecurities registered pursuant to Section 12(g)") == ""
 
 
 def _report(company: str, year: int) -> list[str]:
