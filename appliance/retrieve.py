@@ -14,8 +14,10 @@ need more than passage similarity, so four things are added around the two metho
   in a column of its own, and the lexical query spells out common financial abbreviations
   ("capex" also searches "capital expenditures", "FY21" also "2021");
 - a question that names a document (a word of its file name, title or company that only a few
-  documents carry: "3M", "Pepsico") adds dense and lexical rankings restricted to those
-  documents to the fusion, so their passages come first without hiding the rest;
+  documents carry: "3M", "Pepsico"; a short form of the company's name written as one: "JnJ",
+  "AmEx", "P&G"; the trading symbol its cover page states) adds dense and lexical rankings
+  restricted to those documents to the fusion, so their passages come first without hiding
+  the rest;
 - a question about a ratio or line item adds a ranking of the pages titled with the financial
   statement that holds it (``appliance.statements``), within the documents it names;
 - pages are ranked by their best passages combined (the evidence is a page), and the best
@@ -518,17 +520,20 @@ def short_forms(context: str) -> set[str]:
 
 def short_words(question: str) -> list[str]:
     """The question's words written as short forms or symbols, lower case: two capitals or
-    more, or an "&" ("AmEx", "JnJ", "JNJ", "P&G", "J and J", "GE"), and not an abbreviation
-    questions use for other things ("EPS", "R&D", "US").
+    more (in a question not all in capitals), or an "&" ("AmEx", "JnJ", "JNJ", "P&G", "J and
+    J", "GE"), and not an abbreviation questions use for other things ("EPS", "R&D", "US").
 
     >>> short_words("Did AmEx, J and J or the US raise EPS? Ask P&G, not Pepsi.")
     ['amex', 'j&j', 'p&g']
+    >>> short_words("DID AMEX OR P&G RAISE THE DIVIDEND?")  # shouted: only the "&" tells
+    ['p&g']
     """
     text = _LETTER_AND_LETTER.sub(r"\1&\2", question)
+    shouted = not any(c.islower() for c in text)  # capitals throughout tell nothing
     out: list[str] = []
     for token in _SHORT_TOKEN.findall(text):
         low = token.lower()
-        if sum(c.isupper() for c in token) < 2 and "&" not in token:
+        if "&" not in token and (shouted or sum(c.isupper() for c in token) < 2):
             continue
         if low in _NOT_SHORT_NAMES or low in _STOPWORDS or low.isdigit() or low in out:
             continue
