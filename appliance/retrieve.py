@@ -272,13 +272,13 @@ class Retriever:
             postings: dict[str, set[int]] = {}
             short: dict[str, set[int]] = {}
             contexts = self.store.file_contexts()
+            tickers = self._tickers(len(contexts))
             for fid, text in contexts.items():
                 for w in _name_words(text):
                     postings.setdefault(w, set()).add(fid)
                 forms = short_forms(text)
-                ticker = cover_ticker(self._cover_text(fid))
-                if ticker:
-                    forms.add(ticker.lower())
+                if fid in tickers:
+                    forms.add(tickers[fid].lower())
                 for w in forms:
                     short.setdefault(w, set()).add(fid)
             self._names = (gen, len(contexts), postings, short)
@@ -307,11 +307,19 @@ class Retriever:
         best = max(scores.values())
         return {fid for fid, s in scores.items() if s >= best / 2}
 
-    def _cover_text(self, file_id: int, chunks: int = 8) -> str:
-        """The text of a file's first chunks (where a report's cover page is)."""
-        first = sorted(self.store.file_chunk_ids([file_id]))[:chunks]
-        records = self.store.chunk_records(first)
-        return "\n".join(records[i].text for i in first if i in records)
+    def _tickers(self, files: int) -> dict[int, str]:
+        """``{file id: trading symbol}`` of the files whose cover page states one: only the
+        chunks that bm25 finds "trading symbol" in are read (with the chunk after each, where a
+        table's row may continue), so an index of other documents costs one FTS5 query."""
+        found = self.store.bm25('"trading symbol" OR "trading symbols"', 3 * files + 16, 0.0)
+        ids = sorted({i for cid, _ in found for i in (cid, cid + 1)})
+        records = self.store.chunk_records(ids)
+        texts: dict[int, list[str]] = {}
+        for cid in ids:  # in id order: a file's chunks in reading order
+            if cid in records:
+                texts.setdefault(records[cid].file_id, []).append(records[cid].text)
+        tickers = {fid: cover_ticker("\n".join(parts)) for fid, parts in texts.items()}
+        return {fid: t for fid, t in tickers.items() if t}
 
     def chunks_of(self, file_ids: set[int]) -> set[int]:
         key = frozenset(file_ids)
