@@ -55,7 +55,10 @@ _REGISTRANT = re.compile(
     r"([^\n]{2,100})\n[^\n]{0,40}\(?\s*exact name of (?:the )?registrant", re.IGNORECASE
 )
 # Their cover page lists the stock's trading symbol beside the exchange that lists it.
-_TRADING_SYMBOL = re.compile(r"trading\s+symbols?", re.IGNORECASE)
+_TRADING_SYMBOL = re.compile(
+    r"trading\s+symbols?|securities\s+registered\s+pursuant\s+to\s+section\s+12\(b\)",
+    re.IGNORECASE,
+)
 _SYMBOL_ON_EXCHANGE = re.compile(
     r"(?<![\w/.$])([A-Z]{2,5})\s+(?:The\s+)?(?:New\s+York|NYSE|Nasdaq|NASDAQ|Chicago|Boston|"
     r"Cboe|CBOE|Pacific|London|Toronto)\b"
@@ -162,7 +165,9 @@ def cover_ticker(text: str) -> str:
     """The trading symbol an SEC cover page states (``"JNJ"``), or ``""``.
 
     Read from the first symbol written just before an exchange's name after a "Trading
-    Symbol(s)" heading (two to five capitals, so "A" or a note's "JNJ24C" are not taken).
+    Symbol(s)" heading or the "Securities registered pursuant to Section 12(b)" line above the
+    table (some covers print the headings under the row); two to five capitals, so "A" or a
+    note's "JNJ24C" are not taken.
 
     >>> cover_ticker("Title of each class Trading Symbol(s) Name of each exchange\\n"
     ...              "Common Stock, Par Value $1.00 JNJ New York Stock Exchange")

@@ -63,12 +63,14 @@ _ALNUM = re.compile(r"[^\W\d_]+|\d+")
 # Short forms of company names ("AmEx", "JnJ", "P&G", "GE", a ticker): a question's word counts
 # as one only when it is written like an abbreviation (two capitals or more, or an "&"), and is
 # not one of the abbreviations financial questions use for other things.
+_DIGIT = re.compile(r"\d")  # short forms and symbols are letters ("FY2022" is none)
 _SHORT_TOKEN = re.compile(r"[^\W_]+(?:&[^\W_]+)*")
 _LETTER_AND_LETTER = re.compile(r"\b([A-Z])\s*(?:&|and)\s*([A-Z])\b")  # "J and J", "P & G"
 _NOT_SHORT_NAMES = frozenset(
-    "us usa uk eu usd eur gbp eps fy ytd yoy ttm ltm ceo cfo coo gaap ifrs sec ppe ppne cogs "
-    "sga sg&a r&d m&a roa roe roi roic ebit ebitda capex opex fcf dpo dso dio ocf nol ai ip "
-    "ok id pdf faq q1 q2 q3 q4 h1 h2 ii iii iv".split()
+    "us usa uk eu usd eur gbp jpy cny eps fy ytd yoy qoq ttm ltm ceo cfo coo cto gaap ifrs sec "
+    "ppe pp&e ppne cogs sga sg&a g&a r&d m&a d&a p&l s&p o&m e&p q&a roa roe roi roic roce ebit "
+    "ebitda capex opex fcf dpo dso dio ccc ocf nol nii nim aum arpu cagr etr wc lifo fifo bps "
+    "esg ipo lbo adr sku api ai it hr ip ok id pdf faq q1 q2 q3 q4 h1 h2 ii iii iv".split()
 )
 # Words of a document line that are no part of a company's name.
 _NOT_NAME_PARTS = frozenset(
@@ -543,7 +545,7 @@ def short_words(question: str) -> list[str]:
         low = token.lower()
         if "&" not in token and (shouted or sum(c.isupper() for c in token) < 2):
             continue
-        if low in _NOT_SHORT_NAMES or low in _STOPWORDS or low.isdigit() or low in out:
+        if low in _NOT_SHORT_NAMES or low in _STOPWORDS or low in out or _DIGIT.search(low):
             continue
         out.append(low)
     return out

@@ -450,6 +450,12 @@ def test_cover_ticker() -> None:
     assert cover_ticker(_cover("JOHNSON & JOHNSON", "JNJ")) == "JNJ"
     nasdaq = "Trading Symbols Name of each exchange\nCommon Stock PEP The Nasdaq Stock Market LLC"
     assert cover_ticker(nasdaq) == "PEP"
+    headings_under = (
+        "Securities registered pursuant to Section 12(b) of the Act:\n"
+        "Common Stock, $5.00 Par Value BA New York Stock Exchange\n"
+        "(Title of each class) (Trading Symbol) (Name of each exchange on which registered)"
+    )
+    assert cover_ticker(headings_under) == "BA"
     # no symbol heading, or no symbol beside an exchange
     assert cover_ticker("Common Stock JNJ New York Stock Exchange") == ""
     assert cover_ticker("Trading Symbol(s)\nSecurities registered pursuant to Section 12(g)") == ""
