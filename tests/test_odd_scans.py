@@ -27,7 +27,7 @@ from appliance.store import Store
 
 from .conftest import FakeEmbedder
 from .jbig2 import fax_strip, jbig2, page_info, tiff_tags
-from .test_ocr import INVOICE, LETTER, chunks, run, scan
+from .test_ocr import INVOICE, LETTER, chunks, pdf_file, run, scan
 
 
 def image_pdf(image: bytes, data: bytes, size: tuple[int, int]) -> bytes:
@@ -43,19 +43,7 @@ def image_pdf(image: bytes, data: bytes, size: tuple[int, int]) -> bytes:
         % (image, len(data), data),
         b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
     ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    return pdf_file(objects)
 
 
 PAGE = scan(INVOICE).convert("1")
